@@ -1,0 +1,239 @@
+"""`mlops demo`: the whole lifecycle on the local cloud, step by step, with a summary at the end.
+
+1. synthesize the CDK app and deploy its templates into the embedded AWS;
+2. upload the dataset to the incoming bucket — S3 -> EventBridge -> trigger λ -> the state machine
+   (validate, train, evaluate, register, deploy), followed state by state;
+3. send predictions to the endpoint (captured to S3);
+4. drift: in-distribution traffic, the drift schedule fires, the alarm stays OK; shifted traffic
+   (see `mlops.demo.traffic`), the drift schedule fires, the alarm goes to ALARM, EventBridge starts
+   a retraining with reason `drift`, and the new version replaces the old one on the endpoint;
+5. a summary read back from the AWS APIs (and as JSON with `--json`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.demo import summary, traffic
+from mlops.demo.progress import Console, ExecutionPrinter
+from mlops.local.assembly import project_root, synthesize
+from mlops.local.cloud import LocalCloud
+from pipelines.schema import load_schema
+
+
+@dataclass
+class DemoOptions:
+    data: Path | None = None
+    schema: Path | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # dotted keys under the `mlops` context
+    sample_rows: int | None = None
+    traffic_rows: int = 400
+    batch_size: int = 50
+    drift: bool = True
+    json_path: Path | None = None
+    out_dir: Path = Path("mlops-demo")
+    work_dir: Path | None = None
+    seed: int = 7
+    quiet: bool = False
+
+
+@dataclass
+class DemoResult:
+    ok: bool
+    summary: dict[str, Any]
+
+
+def merged_context(root: Path, options: DemoOptions) -> dict[str, Any]:
+    """cdk.json's `mlops` context with the demo's overrides applied (dotted keys)."""
+    config = copy.deepcopy(json.loads((root / "cdk.json").read_text())["context"]["mlops"])
+    overrides = dict(options.context)
+    if options.schema:
+        overrides["schemaFile"] = str(options.schema.resolve())
+    for dotted, value in overrides.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
+
+
+def run_demo(options: DemoOptions) -> DemoResult:
+    console = Console(quiet=options.quiet)
+    for noisy in ("moto", "werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    root = project_root()
+    config = merged_context(root, options)
+    schema = load_schema(root / config["schemaFile"] if not Path(config["schemaFile"]).is_absolute()
+                         else Path(config["schemaFile"]))
+    data_path = (options.data or root / "data" / "ai4i2020.csv").resolve()
+    rows = traffic.read_rows(data_path)
+    if options.sample_rows:
+        rows = traffic.sample_rows(rows, options.sample_rows, options.seed)
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+
+    console.line(f"mlops demo: {schema.name} ({len(rows)} rows from {data_path.name}), model {config['modelName']}")
+    started = time.perf_counter()
+    with LocalCloud(options.work_dir) as cloud:
+        with console.step("Synthesizing the CDK app (cdk-nag checks included)") as step:
+            assembly = synthesize(cloud.work_dir / "cdk.out", context={"mlops": config}, root=root)
+            step["note"] = f"{len(assembly.stacks)} stacks, {len(assembly.assets)} assets"
+        with console.step("Deploying the templates into the local cloud") as step:
+            deployment = cloud.deploy(assembly)
+            resources = summary.Resources.from_outputs(deployment.outputs, config["uploadPrefix"])
+            step["note"] = ", ".join(s.name for s in assembly.stacks)
+
+        report: dict[str, Any] = {"dataset": schema.name, "rows": len(rows), "phases": []}
+        console.heading("1. Upload -> validate -> train -> evaluate -> register -> deploy")
+        upload_key = f"{resources.upload_prefix}{data_path.stem}.csv"
+        upload_file = cloud.work_dir / "upload.csv"
+        traffic.write_csv(rows, upload_file)
+        cloud.client("s3").upload_file(str(upload_file), resources.incoming_bucket, upload_key)
+        console.line(f"  uploaded s3://{resources.incoming_bucket}/{upload_key}")
+        first = _follow_new_execution(cloud, resources, console, known=set())
+
+        served = summary.endpoint(cloud, resources)
+        if served and served["status"] == "InService":
+            console.heading("2. Predictions")
+            report["phases"].append(_predict(cloud, resources, schema, rows, options, console, "predictions", seed=1))
+        else:
+            console.line("  no endpoint is serving (the model was rejected or the run failed): nothing to predict")
+
+        if options.drift and served:
+            console.heading("3. Drift: in-distribution traffic")
+            report["phases"].append(_predict(cloud, resources, schema, rows, options, console, "in-distribution",
+                                             seed=2))
+            _drift_check(cloud, resources, console)
+            shift = traffic.plan_shift(schema, rows)
+            console.heading(f"4. Drift: shifted traffic ({shift.describe()})")
+            report["phases"].append(_predict(cloud, resources, schema, traffic.apply_shift(rows, shift), options,
+                                             console, "shifted", seed=3, shift=shift))
+            known = {e["name"] for e in summary.executions(cloud, resources)}
+            _drift_check(cloud, resources, console)
+            if len(summary.executions(cloud, resources)) > len(known):
+                console.heading("5. Retraining started by the drift alarm")
+                _follow_new_execution(cloud, resources, console, known=known)
+                _predict(cloud, resources, schema, rows, options, console, "after retraining", seed=4)
+            else:
+                console.line("  no retraining was started (see the trigger's skip reason in the summary)")
+
+        result = _summarize(cloud, resources, report, first, options, console, time.perf_counter() - started)
+    return result
+
+
+def _follow_new_execution(cloud: LocalCloud, resources: summary.Resources, console: Console,
+                          known: set[str]) -> dict[str, Any]:
+    cloud.drain_events()
+    sfn = cloud.client("stepfunctions")
+    new = [e for e in sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"]
+           if e["name"] not in known]
+    if not new:
+        raise RuntimeError("no execution was started: check the trigger function's logs in the summary")
+    execution = max(new, key=lambda e: e["startDate"])
+    execution_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    console.line(f"  execution {execution['name']} (reason: {execution_input.get('reason')})")
+    printer = ExecutionPrinter(console)
+    described = cloud.wait_for_execution(execution["executionArn"], on_event=printer)
+    console.line(f"  -> {described['status']}")
+    return {"name": execution["name"], "status": described["status"], "states": printer.states}
+
+
+def _predict(cloud: LocalCloud, resources: summary.Resources, schema: Any, rows: list[dict[str, str]],
+             options: DemoOptions, console: Console, label: str, *, seed: int,
+             shift: traffic.Shift | None = None) -> dict[str, Any]:
+    runtime = cloud.client("sagemaker-runtime")
+    chosen = traffic.sample_rows(rows, options.traffic_rows, options.seed * 100 + seed)
+    probabilities: list[float] = []
+    with console.step(f"Sending {len(chosen)} rows ({label}) to endpoint {resources.endpoint_name}") as step:
+        for body in traffic.csv_requests(schema, chosen, options.batch_size):
+            response = runtime.invoke_endpoint(EndpointName=resources.endpoint_name, ContentType="text/csv",
+                                               Accept="application/json", Body=body)
+            payload = json.loads(response["Body"].read())
+            probabilities.extend(p["probability"] for p in payload["predictions"])
+        flagged = sum(1 for p in probabilities if p >= 0.5)
+        step["note"] = f"{flagged} predicted failures"
+    return {"phase": label, "rows": len(chosen), "predictedPositive": flagged,
+            "shift": shift.describe() if shift else None}
+
+
+def _drift_check(cloud: LocalCloud, resources: summary.Resources, console: Console) -> None:
+    with console.step("Drift schedule fires: drift function compares the window with the baseline") as step:
+        cloud.fire_schedule(resources.drift_schedule_rule)
+        reports = summary.drift_reports(cloud, resources)
+        latest = reports[-1]["report"] if reports else {}
+        drifted = [f["name"] for f in latest.get("features", []) if f.get("drifted")]
+        step["note"] = f"verdict {latest.get('verdict', 'none')}" + (f": {', '.join(drifted)}" if drifted else "")
+    with console.step("CloudWatch evaluates the drift alarm") as step:
+        transitions = cloud.alarms.evaluate()
+        cloud.drain_events()
+        state = cloud.client("cloudwatch").describe_alarms(AlarmNames=[resources.alarm_name])["MetricAlarms"][0]
+        moved = [f"{t.previous} -> {t.current}" for t in transitions if t.alarm_name == resources.alarm_name]
+        step["note"] = f"{resources.alarm_name}: {moved[0] if moved else state['StateValue'] + ' (unchanged)'}"
+
+
+def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str, Any], first: dict[str, Any],
+               options: DemoOptions, console: Console, seconds: float) -> DemoResult:
+    executions = summary.executions(cloud, resources)
+    versions = summary.model_versions(cloud, resources)
+    served = summary.endpoint(cloud, resources)
+    drift = summary.drift_reports(cloud, resources)
+    captured = summary.count_objects(cloud, resources.artifacts_bucket, "datacapture/")
+    result = {
+        **report,
+        "seconds": round(seconds, 1),
+        "executions": executions,
+        "modelVersions": versions,
+        "endpoint": served,
+        "captureObjects": captured,
+        "alarmTransitions": summary.alarm_history(cloud, resources),
+        "drift": [{"key": d["key"], "verdict": d["report"].get("verdict"), "records": d["report"].get("records"),
+                   "driftShare": d["report"].get("drift_share"),
+                   "drifted": [f["name"] for f in d["report"].get("features", []) if f.get("drifted")]}
+                  for d in drift],
+        "lambdaInvocations": len(cloud.lambdas.invocations),
+        "eventDeliveryFailures": cloud.events.failed if cloud.events else [],
+    }
+    if drift:
+        html_key = drift[-1]["key"].replace("report.json", "report.html")
+        html = cloud.client("s3").get_object(Bucket=resources.artifacts_bucket, Key=html_key)["Body"].read()
+        (options.out_dir / "drift-report.html").write_bytes(html)
+        result["driftReportHtml"] = str(options.out_dir / "drift-report.html")
+    _print_summary(result, console)
+    if options.json_path:
+        options.json_path.parent.mkdir(parents=True, exist_ok=True)
+        options.json_path.write_text(json.dumps(result, indent=2, default=str))
+        console.line(f"\nsummary written to {options.json_path}")
+    ok = first["status"] == "SUCCEEDED" and all(e["status"] == "SUCCEEDED" for e in executions)
+    return DemoResult(ok=ok, summary=result)
+
+
+def _print_summary(result: dict[str, Any], console: Console) -> None:
+    console.heading(f"Summary ({result['seconds']} s)")
+    console.line("  executions:")
+    for e in result["executions"]:
+        extra = f"  {e['error']}: {e['cause'][:160]}" if e.get("error") else ""
+        console.line(f"    {e['name']:<40} reason={e['reason']:<7} {e['status']:<10} {e['seconds']} s{extra}")
+    console.line("  model versions:")
+    for v in result["modelVersions"]:
+        metrics = ", ".join(f"{k}={v_:.3f}" for k, v_ in v["metrics"].items() if isinstance(v_, int | float))
+        console.line(f"    v{v['version']}: {v['approval']:<9} reason={v['reason']}  {metrics}")
+    served = result["endpoint"]
+    if served:
+        console.line(f"  endpoint: {served['name']} {served['status']} serving {served['model']}"
+                     f" ({served['modelPackageArn']}), data capture {'on' if served['dataCapture'] else 'off'}")
+    else:
+        console.line("  endpoint: none")
+    console.line(f"  data-capture objects: {result['captureObjects']}")
+    for t in result["alarmTransitions"]:
+        console.line(f"  alarm {t['alarm']}: {t['from']} -> {t['to']} at {t['at']}")
+    for d in result["drift"]:
+        console.line(f"  drift window: verdict={d['verdict']} records={d['records']} share={d['driftShare']}"
+                     f" drifted={', '.join(d['drifted']) or '-'}")
+    if result.get("driftReportHtml"):
+        console.line(f"  drift report (open in a browser): {result['driftReportHtml']}")

@@ -1,0 +1,144 @@
+"""What happened, read back from the (local) AWS APIs — the same calls work against real AWS.
+
+The summary is built only from what the services report (executions, model packages, the
+endpoint, capture objects, drift reports, alarm history), never from what the demo meant to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.local.cloud import LocalCloud
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The deployed names the demo needs, from the stacks' outputs."""
+
+    incoming_bucket: str
+    curated_bucket: str
+    artifacts_bucket: str
+    state_machine_arn: str
+    model_package_group: str
+    endpoint_name: str
+    alarm_name: str
+    drift_schedule_rule: str
+    upload_prefix: str
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, str], upload_prefix: str) -> Resources:
+        def pick(*keys: str) -> str:
+            for key in keys:
+                if key in outputs:
+                    return outputs[key]
+            raise KeyError(f"none of the stack outputs {keys} exist; outputs are {sorted(outputs)}")
+
+        return cls(
+            incoming_bucket=pick("IncomingBucketName"),
+            curated_bucket=pick("CuratedBucketName"),
+            artifacts_bucket=pick("ArtifactsBucketName"),
+            state_machine_arn=pick("StateMachineArn"),
+            model_package_group=pick("ModelPackageGroupName"),
+            endpoint_name=pick("EndpointName"),
+            alarm_name=pick("DriftAlarmName"),
+            drift_schedule_rule=pick("DriftScheduleRuleName"),
+            upload_prefix=upload_prefix,
+        )
+
+
+def executions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    sfn = cloud.client("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=resources.state_machine_arn, maxResults=100)["executions"]
+    rows = []
+    for item in sorted(listed, key=lambda e: e["startDate"]):
+        description = sfn.describe_execution(executionArn=item["executionArn"])
+        execution_input = json.loads(description.get("input") or "{}")
+        stop = description.get("stopDate")
+        rows.append({
+            "name": item["name"],
+            "reason": execution_input.get("reason", "?"),
+            "status": description["status"],
+            "seconds": round((stop - description["startDate"]).total_seconds(), 1) if stop else None,
+            "error": description.get("error"),
+            "cause": (description.get("cause") or "")[:500] or None,
+        })
+    return rows
+
+
+def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    sagemaker = cloud.client("sagemaker")
+    try:
+        packages = sagemaker.list_model_packages(ModelPackageGroupName=resources.model_package_group,
+                                                 MaxResults=100)["ModelPackageSummaryList"]
+    except sagemaker.exceptions.ClientError:
+        return []
+    rows = []
+    for package in sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0)):
+        described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+        metadata = described.get("CustomerMetadataProperties", {})
+        rows.append({
+            "version": described.get("ModelPackageVersion"),
+            "arn": described["ModelPackageArn"],
+            "approval": described.get("ModelApprovalStatus"),
+            "reason": metadata.get("reason"),
+            "metrics": _metrics_from_metadata(metadata),
+            "gate": metadata.get("gateReasons") or metadata.get("gate"),
+        })
+    return rows
+
+
+def _metrics_from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
+    for key in ("metrics", "challengerMetrics", "metricsSummary"):
+        if key in metadata:
+            try:
+                return json.loads(metadata[key])
+            except json.JSONDecodeError:
+                return {"summary": metadata[key]}
+    return {k: v for k, v in metadata.items() if k in {"roc_auc", "pr_auc", "f1", "accuracy"}}
+
+
+def endpoint(cloud: LocalCloud, resources: Resources) -> dict[str, Any] | None:
+    sagemaker = cloud.client("sagemaker")
+    try:
+        described = sagemaker.describe_endpoint(EndpointName=resources.endpoint_name)
+    except sagemaker.exceptions.ClientError:
+        return None
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    variant = config["ProductionVariants"][0]
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    environment = model.get("PrimaryContainer", {}).get("Environment", {})
+    return {
+        "name": resources.endpoint_name,
+        "status": described["EndpointStatus"],
+        "endpointConfig": described["EndpointConfigName"],
+        "model": variant["ModelName"],
+        "modelPackageArn": environment.get("MLOPS_MODEL_PACKAGE_ARN"),
+        "instanceType": variant.get("InstanceType"),
+        "dataCapture": bool(config.get("DataCaptureConfig", {}).get("EnableCapture")),
+    }
+
+
+def count_objects(cloud: LocalCloud, bucket: str, prefix: str) -> int:
+    paginator = cloud.client("s3").get_paginator("list_objects_v2")
+    return sum(len(page.get("Contents", [])) for page in paginator.paginate(Bucket=bucket, Prefix=prefix))
+
+
+def drift_reports(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    s3 = cloud.client("s3")
+    paginator = s3.get_paginator("list_objects_v2")
+    reports = []
+    for page in paginator.paginate(Bucket=resources.artifacts_bucket, Prefix="drift/"):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("report.json"):
+                body = json.loads(s3.get_object(Bucket=resources.artifacts_bucket, Key=item["Key"])["Body"].read())
+                reports.append({"key": item["Key"], "modified": item["LastModified"].isoformat(), "report": body})
+    return sorted(reports, key=lambda r: r["modified"])
+
+
+def alarm_history(cloud: LocalCloud, resources: Resources) -> list[dict[str, str]]:
+    return [
+        {"alarm": t.alarm_name, "from": t.previous, "to": t.current, "at": t.timestamp, "reason": t.reason}
+        for t in cloud.alarms.transitions if t.alarm_name == resources.alarm_name
+    ]

@@ -1,0 +1,204 @@
+"""SageMaker real-time endpoints that serve the deployed model and capture data.
+
+moto answers `InvokeEndpoint` with a fixed body for any name and has no `UpdateEndpoint`. Here:
+
+- `UpdateEndpoint` switches the endpoint to the new endpoint configuration in one step (the
+  traffic shift SageMaker performs with blue/green deployment; its canary and rollback options
+  are not emulated).
+- `InvokeEndpoint` follows endpoint -> endpoint config -> production variant -> model, downloads
+  the model's `ModelDataUrl` and its `SAGEMAKER_SUBMIT_DIRECTORY` code, and answers through the
+  code's `model_fn`/`input_fn`/`predict_fn`/`output_fn` (the scikit-learn serving contract) with the
+  model's container environment set (so the artifact's SHA-256 check runs as it would in AWS).
+- When the endpoint config enables data capture, each request/response is written in SageMaker's
+  capture format (one JSON line per request) to
+  `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<id>.jsonl`, honouring the sampling
+  percentage and the Input/Output capture options.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import random
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
+from mlops.local.constants import REGION
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class InvocationError(JsonRESTError):
+    """An InvokeEndpoint error with SageMaker Runtime's code and HTTP status."""
+
+    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
+        super().__init__(error_type, message)
+        self.code = status
+
+
+class EndpointServer:
+    """Serves invocations of moto endpoints with the deployed model and inference code."""
+
+    def __init__(self, work_dir: Path, loader: CodeLoader) -> None:
+        self._work_dir = work_dir
+        self._loader = loader
+        self._served: dict[str, tuple[Any, Any]] = {}  # model name -> (inference module, model)
+        self._random = random.Random(0)
+        self.invocations = 0
+        self.captured = 0
+
+    # -- UpdateEndpoint -------------------------------------------------------------------------
+    @staticmethod
+    def update_endpoint(backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> str:
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+        config = backend.describe_endpoint_config(endpoint_config_name)
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.data_capture_config = config.get("DataCaptureConfig")
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+        return endpoint.arn
+
+    # -- InvokeEndpoint -------------------------------------------------------------------------
+    def invoke(self, account_id: str, region: str, endpoint_name: str, body: bytes,
+               content_type: str, accept: str) -> tuple[int, dict[str, str], str]:
+        backend = sagemaker_backends[account_id][region]
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None or endpoint.endpoint_status != "InService":
+            raise InvocationError("ValidationError", f"Endpoint {endpoint_name} of account {account_id} not found.")
+        config = backend.endpoint_configs[endpoint.endpoint_config_name]
+        variant = config.production_variants[0]
+        model = backend._models[variant["ModelName"]]
+        container = model.primary_container or (model.containers or [{}])[0]
+        try:
+            with EXECUTION_LOCK, _environment(container.get("Environment", {})):
+                inference, loaded = self._load(variant["ModelName"], container)
+                request = inference.input_fn(body.decode("utf-8"), content_type)
+                prediction = inference.predict_fn(request, loaded)
+                response_body, response_type = inference.output_fn(prediction, accept or content_type)
+        except Exception as error:  # the model's failure is the caller's ModelError, as in SageMaker
+            raise InvocationError("ModelError", f"Received client error (400) from primary: {error}", 424) from error
+        self.invocations += 1
+        if isinstance(response_body, bytes):
+            response_body = response_body.decode("utf-8")
+        self._capture(endpoint_name, variant["VariantName"], config.data_capture_config, body,
+                      content_type, response_body, response_type)
+        headers = {"Content-Type": response_type, "x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
+        return 200, headers, response_body
+
+    def _load(self, model_name: str, container: dict[str, Any]) -> tuple[Any, Any]:
+        if model_name not in self._served:
+            s3 = boto3.client("s3", region_name=REGION)
+            environment = container.get("Environment", {})
+            model_root = Path(tempfile.mkdtemp(prefix=f"model-{model_name}-", dir=self._work_dir))
+            model_dir, code_dir = model_root / "model", model_root / "code"
+            for uri, target in ((container["ModelDataUrl"], model_dir),
+                                (environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir)):
+                bucket, key = _split_s3(uri)
+                data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                    archive.extractall(target, filter="data")
+            program = environment.get("SAGEMAKER_PROGRAM", "inference.py")
+            inference = self._loader.load(code_dir, program.removesuffix(".py").replace("/", "."))
+            self._served[model_name] = (inference, inference.model_fn(str(model_dir)))
+        return self._served[model_name]
+
+    def _capture(self, endpoint_name: str, variant: str, capture: dict[str, Any] | None, body: bytes,
+                 content_type: str, response_body: str, response_type: str) -> None:
+        if not capture or not capture.get("EnableCapture"):
+            return
+        if self._random.uniform(0, 100) >= float(capture.get("InitialSamplingPercentage", 100)):
+            return
+        modes = {option.get("CaptureMode") for option in capture.get("CaptureOptions", [])} or {"Input", "Output"}
+        record: dict[str, Any] = {"captureData": {}, "eventVersion": "0"}
+        if "Input" in modes:
+            record["captureData"]["endpointInput"] = _captured(body, content_type, "INPUT", capture)
+        if "Output" in modes:
+            record["captureData"]["endpointOutput"] = _captured(
+                response_body.encode("utf-8"), response_type, "OUTPUT", capture
+            )
+        now = datetime.now(UTC)
+        record["eventMetadata"] = {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        bucket, prefix = _split_s3(capture["DestinationS3Uri"])
+        key = "/".join(
+            part for part in (prefix.rstrip("/"), endpoint_name, variant, now.strftime("%Y/%m/%d/%H"),
+                              f"{now.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl") if part
+        )
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8")
+        )
+        self.captured += 1
+
+
+def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]) -> dict[str, str]:
+    headers = capture.get("CaptureContentTypeHeader", {})
+    base_type = content_type.split(";")[0].strip()
+    if base_type in headers.get("CsvContentTypes", ["text/csv"]):
+        encoding, text = "CSV", data.decode("utf-8")
+    elif base_type in headers.get("JsonContentTypes", ["application/json"]):
+        encoding, text = "JSON", data.decode("utf-8")
+    else:
+        encoding, text = "BASE64", base64.b64encode(data).decode("ascii")
+    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update({key: str(value) for key, value in values.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_ORIGINAL_INVOKE = SageMakerRuntimeResponse.invoke_endpoint
+
+
+def install(server: EndpointServer) -> None:
+    def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
+        endpoint_name = self.path.split("/")[2]
+        body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
+        return server.invoke(self.current_account, self.region, endpoint_name, body,
+                             self.headers.get("Content-Type", "text/csv"), self.headers.get("Accept", ""))
+
+    def update_endpoint(self: SageMakerResponse) -> ActionResult:
+        arn = server.update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
+                                     self._get_param("EndpointConfigName"))
+        return ActionResult({"EndpointArn": arn})
+
+    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
+    SageMakerResponse.update_endpoint = update_endpoint
+
+
+def uninstall() -> None:
+    SageMakerRuntimeResponse.invoke_endpoint = _ORIGINAL_INVOKE
+    if "update_endpoint" in SageMakerResponse.__dict__:
+        del SageMakerResponse.update_endpoint

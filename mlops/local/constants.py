@@ -1,0 +1,8 @@
+"""Identity of the embedded AWS: one account, one region, the CDK bootstrap it pretends to have."""
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_VERSION = "30"
+ASSETS_BUCKET = f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{ACCOUNT_ID}-{REGION}"
+DEFAULT_SERVER_PORT = 4566

@@ -1,0 +1,346 @@
+"""The local cloud's adapters, each through the public AWS API, on a small hand-made template.
+
+The full synthesized system is exercised by tests/e2e; these tests pin down each adapter's
+contract on its own (and run in seconds): Lambda errors surface to Step Functions by name,
+S3 uploads reach Lambda through EventBridge, alarms move and emit AWS's event, training jobs run
+their script per the script-mode contract, endpoints serve and capture.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import textwrap
+
+import pytest
+
+from mlops.local.assembly import CloudAssembly, FileAsset, StackArtifact
+from mlops.local.cloud import LocalCloud
+
+ASSETS = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
+
+HANDLER = """
+import json, os
+class BadData(Exception):
+    pass
+def handler(event, context):
+    print("log line from", context.function_name)
+    if event.get("fail"):
+        raise BadData("column Torque is not a number")
+    return {"foo": os.environ["FOO"], "event": event}
+"""
+
+TRAIN = """
+import argparse, json, os, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--factor", type=float)
+args = parser.parse_args()
+rows = pathlib.Path(os.environ["SM_CHANNEL_TRAIN"], "data.csv").read_text().split()
+if args.factor < 0:
+    pathlib.Path(os.environ["SM_OUTPUT_DIR"], "failure").write_text("factor must be positive")
+    raise SystemExit(1)
+pathlib.Path(os.environ["SM_MODEL_DIR"], "model.json").write_text(json.dumps({"factor": args.factor}))
+pathlib.Path(os.environ["SM_OUTPUT_DATA_DIR"], "metrics.json").write_text(json.dumps({"rows": len(rows)}))
+"""
+
+INFERENCE = """
+import json, os
+def model_fn(model_dir):
+    assert os.environ["EXPECTED"] == "yes"
+    return json.load(open(os.path.join(model_dir, "model.json")))
+def input_fn(body, content_type):
+    return [float(line) for line in body.split()]
+def predict_fn(data, model):
+    return [x * model["factor"] for x in data]
+def output_fn(prediction, accept):
+    return json.dumps({"predictions": prediction}), "application/json"
+"""
+
+
+def _template() -> dict:
+    def sub(text: str) -> dict:
+        return {"Fn::Sub": text}
+
+    definition = {
+        "StartAt": "Invoke",
+        "States": {
+            "Invoke": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "@FN@", "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Catch": [{"ErrorEquals": ["BadData"], "Next": "Rejected"}],
+                "Next": "Train",
+            },
+            "Train": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                "Parameters": {
+                    "TrainingJobName.$": "$.event.job",
+                    "AlgorithmSpecification": {"TrainingImage": "sklearn", "TrainingInputMode": "File"},
+                    "HyperParameters": {
+                        "sagemaker_program": "train.py",
+                        "sagemaker_submit_directory": "s3://data-bucket/code/source.tar.gz",
+                        "factor.$": "$.event.factor",
+                    },
+                    "InputDataConfig": [
+                        {
+                            "ChannelName": "train",
+                            "DataSource": {
+                                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://data-bucket/train/"}
+                            },
+                        }
+                    ],
+                    "OutputDataConfig": {"S3OutputPath": "s3://data-bucket/training"},
+                    "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+                    "RoleArn": "arn:aws:iam::123456789012:role/sm",
+                    "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+                },
+                "ResultSelector": {"artifacts.$": "$.ModelArtifacts.S3ModelArtifacts"},
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "TrainFailed"}],
+                "End": True,
+            },
+            "TrainFailed": {"Type": "Fail", "Error": "TrainFailed"},
+            "Rejected": {"Type": "Fail", "Error": "Rejected"},
+        },
+    }
+    head, tail = json.dumps(definition).split('"@FN@"')
+    return {
+        "Parameters": {
+            "BootstrapVersion": {
+                "Type": "AWS::SSM::Parameter::Value<String>",
+                "Default": "/cdk-bootstrap/hnb659fds/version",
+            }
+        },
+        "Resources": {
+            "Data": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketName": "data-bucket",
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}},
+                },
+            },
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Code": {"S3Bucket": sub(ASSETS), "S3Key": "code.zip"},
+                    "Handler": "toy.handler.handler",
+                    "Runtime": "python3.12",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Layers": [sub("arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:Powertools:1")],
+                    "Environment": {"Variables": {"FOO": "bar"}},
+                },
+            },
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "DefinitionString": {"Fn::Join": ["", [head, '"', {"Fn::GetAtt": ["Fn", "Arn"]}, '"', tail]]},
+                },
+            },
+            "Upload": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventPattern": {
+                        "source": ["aws.s3"],
+                        "detail-type": ["Object Created"],
+                        "detail": {"object": {"key": [{"prefix": "uploads/"}]}},
+                    },
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Id": "fn"}],
+                },
+            },
+            "Alarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "toy-drift",
+                    "Namespace": "Toy",
+                    "MetricName": "Drift",
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "EvaluationPeriods": 1,
+                    "Period": 300,
+                    "Threshold": 1,
+                    "Statistic": "Maximum",
+                    "TreatMissingData": "notBreaching",
+                },
+            },
+            "OnAlarm": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventPattern": {
+                        "source": ["aws.cloudwatch"],
+                        "detail-type": ["CloudWatch Alarm State Change"],
+                        "resources": [{"Fn::GetAtt": ["Alarm", "Arn"]}],
+                        "detail": {"state": {"value": ["ALARM"]}},
+                    },
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Id": "fn"}],
+                },
+            },
+        },
+        "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}, "Function": {"Value": {"Ref": "Fn"}}},
+    }
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    (root / "code" / "toy").mkdir(parents=True)
+    (root / "code" / "toy" / "__init__.py").write_text("")
+    (root / "code" / "toy" / "handler.py").write_text(textwrap.dedent(HANDLER))
+    with LocalCloud(root / "work") as local:
+        assembly = CloudAssembly(
+            directory=root,
+            stacks=(StackArtifact("toy", _template(), ()),),
+            assets=(FileAsset(root / "code", "zip", ASSETS, "code.zip"),),
+        )
+        local.deploy(assembly)
+        s3 = local.client("s3")
+        source = io.BytesIO()
+        with tarfile.open(fileobj=source, mode="w:gz") as archive:
+            for name, text in (("train.py", TRAIN), ("inference.py", INFERENCE)):
+                data = textwrap.dedent(text).encode()
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        s3.put_object(Bucket="data-bucket", Key="code/source.tar.gz", Body=source.getvalue())
+        s3.put_object(Bucket="data-bucket", Key="train/data.csv", Body=b"1\n2\n3\n")
+        yield local
+
+
+def _outputs(cloud: LocalCloud) -> dict[str, str]:
+    assert cloud.deployment is not None
+    return cloud.deployment.outputs
+
+
+def _run(cloud: LocalCloud, name: str, execution_input: dict) -> dict:
+    sfn = cloud.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=_outputs(cloud)["Machine"], name=name, input=json.dumps(execution_input))[
+        "executionArn"
+    ]
+    return cloud.wait_for_execution(arn, timeout=120)
+
+
+def test_template_resources_moto_skips_are_created(cloud):
+    s3 = cloud.client("s3")
+    assert s3.get_bucket_versioning(Bucket="data-bucket")["Status"] == "Enabled"
+    alarm = cloud.client("cloudwatch").describe_alarms(AlarmNames=["toy-drift"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "INSUFFICIENT_DATA"
+
+
+def test_lambda_task_runs_handler_and_trains_for_real(cloud):
+    result = _run(cloud, "ok", {"job": "toy-job-1", "factor": "2.5"})
+    assert result["status"] == "SUCCEEDED", result
+    artifacts = json.loads(result["output"])["artifacts"]
+    assert artifacts == "s3://data-bucket/training/toy-job-1/output/model.tar.gz"
+    s3 = cloud.client("s3")
+    body = s3.get_object(Bucket="data-bucket", Key="training/toy-job-1/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert json.load(archive.extractfile("model.json")) == {"factor": 2.5}
+    output = s3.get_object(Bucket="data-bucket", Key="training/toy-job-1/output/output.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(output)) as archive:
+        assert json.load(archive.extractfile("metrics.json")) == {"rows": 3}
+    logs = cloud.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{_outputs(cloud)['Function']}")
+    assert any("log line from" in e["message"] for e in logs["events"])
+
+
+def test_handler_exception_is_caught_by_its_class_name(cloud):
+    result = _run(cloud, "bad", {"fail": True})
+    assert result["status"] == "FAILED"
+    assert result["error"] == "Rejected"
+
+
+def test_failed_training_job_fails_the_task_with_its_reason(cloud):
+    result = _run(cloud, "train-fails", {"job": "toy-job-2", "factor": "-1"})
+    assert result["status"] == "FAILED" and result["error"] == "TrainFailed"
+    job = cloud.client("sagemaker").describe_training_job(TrainingJobName="toy-job-2")
+    assert job["TrainingJobStatus"] == "Failed"
+    assert "factor must be positive" in job["FailureReason"]
+
+
+def test_upload_reaches_lambda_through_eventbridge(cloud):
+    before = len(cloud.lambdas.invocations)
+    cloud.client("s3").put_object(Bucket="data-bucket", Key="uploads/new.csv", Body=b"x\n")
+    cloud.client("s3").put_object(Bucket="data-bucket", Key="elsewhere/other.csv", Body=b"x\n")
+    cloud.drain_events()
+    assert len(cloud.lambdas.invocations) == before + 1
+
+
+def test_alarm_moves_and_emits_state_change_event(cloud):
+    cloudwatch = cloud.client("cloudwatch")
+    cloudwatch.put_metric_data(Namespace="Toy", MetricData=[{"MetricName": "Drift", "Value": 0.0}])
+    assert [(t.previous, t.current) for t in cloud.alarms.evaluate()] == [("INSUFFICIENT_DATA", "OK")]
+    before = len(cloud.lambdas.invocations)
+    cloud.drain_events()
+    assert len(cloud.lambdas.invocations) == before  # the rule matches ALARM only
+    cloudwatch.put_metric_data(Namespace="Toy", MetricData=[{"MetricName": "Drift", "Value": 1.0}])
+    assert [(t.previous, t.current) for t in cloud.alarms.evaluate()] == [("OK", "ALARM")]
+    cloud.drain_events()
+    assert len(cloud.lambdas.invocations) == before + 1
+    assert cloud.alarms.evaluate() == []  # no change, no second event
+
+
+def test_endpoint_serves_model_and_captures(cloud):
+    sagemaker = cloud.client("sagemaker")
+    sagemaker.create_model(
+        ModelName="toy-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+        PrimaryContainer={
+            "Image": "sklearn",
+            "ModelDataUrl": "s3://data-bucket/training/toy-job-1/output/model.tar.gz",
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "EXPECTED": "yes",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "s3://data-bucket/code/source.tar.gz",
+            },
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="toy-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "toy-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://data-bucket/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
+    sagemaker.create_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
+    response = cloud.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName="toy", ContentType="text/csv", Body=b"1\n4\n"
+    )
+    assert json.loads(response["Body"].read()) == {"predictions": [2.5, 10.0]}
+    captured = cloud.client("s3").list_objects_v2(Bucket="data-bucket", Prefix="capture/toy/AllTraffic/")
+    assert captured["KeyCount"] == 1
+    record = json.loads(
+        cloud.client("s3").get_object(Bucket="data-bucket", Key=captured["Contents"][0]["Key"])["Body"].read()
+    )
+    assert record["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": "1\n4\n",
+        "encoding": "CSV",
+    }
+    assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
+
+    sagemaker.update_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
+    assert sagemaker.describe_endpoint(EndpointName="toy")["EndpointStatus"] == "InService"
+    with pytest.raises(sagemaker.exceptions.ClientError):
+        cloud.client("sagemaker-runtime").invoke_endpoint(EndpointName="missing", ContentType="text/csv", Body=b"1")
+
+
+def test_server_mode_serves_the_same_backends(tmp_path):
+    boto3 = pytest.importorskip("boto3")
+    with LocalCloud(tmp_path, server_port=0) as local:
+        local.client("s3").create_bucket(Bucket="seen-by-server")
+        port = local._server._server.server_port
+        remote = boto3.client("s3", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
+        assert "seen-by-server" in [b["Name"] for b in remote.list_buckets()["Buckets"]]
