@@ -1,0 +1,1 @@
+"""Repository root marker: makes the project packages importable when pytest runs from the root."""

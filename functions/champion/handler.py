@@ -1,0 +1,18 @@
+"""Lambda entry point of champion: ``{}`` in, the champion and endpoint facts out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.champion.logic import ChampionSettings, resolve_champion
+from functions.shared.observability import logger, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = resolve_champion(ChampionSettings.from_env())
+    logger.info("champion resolved", extra=result)
+    return result

@@ -1,0 +1,1 @@
+"""The drift Lambda: compares the serving endpoint's captured traffic with the training baseline."""

@@ -1,0 +1,1 @@
+"""The register Lambda: every evaluated challenger becomes a Model Package with its lineage."""

@@ -1,0 +1,16 @@
+"""Lambda entry point of register: the execution state in, the new Model Package out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.register.logic import RegisterSettings, register_model
+from functions.shared.observability import logger, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return register_model(event, RegisterSettings.from_env())

@@ -1,0 +1,73 @@
+"""Typed readers for the environment variables CDK sets on each function.
+
+Configuration is read at call time, not import time, so tests (and the local cloud) can set the
+environment after importing a handler; a missing or malformed variable raises ConfigurationError
+naming it, because a KeyError deep inside a handler says nothing about the deployment defect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from functions.shared.errors import ConfigurationError
+
+__all__ = ["code_path", "env_float", "env_int", "env_json", "env_str"]
+
+_MISSING = object()
+
+
+def env_str(name: str, default: str | object = _MISSING) -> str:
+    """A non-empty string variable; without a default, absence is a ConfigurationError."""
+    value = os.environ.get(name, "")
+    if value.strip():
+        return value
+    if default is _MISSING:
+        raise ConfigurationError(f"environment variable {name} is required but is not set")
+    return str(default)
+
+
+def env_int(name: str, default: int | object = _MISSING, minimum: int | None = None) -> int:
+    raw = env_str(name, default if default is _MISSING else str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float | object = _MISSING, minimum: float | None = None) -> float:
+    raw = env_str(name, default if default is _MISSING else repr(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"environment variable {name} must be finite, got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_json(name: str) -> Any:
+    raw = env_str(name)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"environment variable {name} is not valid JSON: {exc}") from None
+
+
+def code_path(relative_or_absolute: str) -> str:
+    """Resolve a path shipped with the code (e.g. SCHEMA_PATH=schema.json) against the code root.
+
+    In Lambda the code root is LAMBDA_TASK_ROOT, not necessarily the working directory; locally
+    (tests, the local cloud) a relative path is taken from the working directory.
+    """
+    if os.path.isabs(relative_or_absolute):
+        return relative_or_absolute
+    root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    return os.path.join(root, relative_or_absolute)

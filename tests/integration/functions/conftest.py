@@ -1,0 +1,214 @@
+"""Shared fixtures of the handler tests: a fake Lambda context, fresh Powertools metrics, moto.
+
+Environment defaults are set at import time, before any handler module is imported, because
+Powertools reads the metrics namespace and service name when its objects are built.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for _name, _value in {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "mlops-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "MLOps/Pipeline",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "LOG_LEVEL": "INFO",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from moto import mock_aws  # noqa: E402
+
+from functions.shared.aws import reset_clients  # noqa: E402
+from functions.shared.observability import metrics  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+EVENTS_DIR = REPO_ROOT / "tests" / "fixtures" / "events"
+SCHEMA_PATH = REPO_ROOT / "schemas" / "ai4i2020.schema.json"
+DATA_PATH = REPO_ROOT / "data" / "ai4i2020.csv"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools' Logger reads from a real LambdaContext."""
+
+    function_name: str = "mlops-test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/mlops-test-function"
+    log_stream_name: str = "2026/11/12/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Powertools keeps metrics and dimensions in module-level state: clear it around each test."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLOps/Pipeline")
+    metrics.clear_metrics()
+    metrics.clear_default_dimensions()
+    yield
+    metrics.clear_metrics()
+    metrics.clear_default_dimensions()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh moto account; cached boto3 clients are dropped so they bind to this mock."""
+    # Never let a handler reach an endpoint or profile configured in the developer's shell.
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.setenv(name, REGION)
+    reset_clients()
+    with mock_aws():
+        yield
+    reset_clients()
+
+
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """Read an event fixture from tests/fixtures/events (a fresh copy each call)."""
+
+    def _load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+
+    return _load
+
+
+@pytest.fixture
+def schema_path() -> Path:
+    return SCHEMA_PATH
+
+
+@pytest.fixture
+def dataset_path() -> Path:
+    return DATA_PATH
+
+
+@pytest.fixture
+def read_metrics(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
+    """Parse the EMF documents printed so far: ``[{"name", "value", "namespace", "dimensions"}]``."""
+
+    def _read() -> list[dict[str, Any]]:
+        return _parse_emf(capsys.readouterr().out)
+
+    return _read
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one real SageMaker-style training job wrote (SM_MODEL_DIR and SM_OUTPUT_DATA_DIR)."""
+
+    model_dir: Path
+    output_dir: Path
+    train_csv: Path
+
+    def model_tar(self) -> bytes:
+        return make_tar_gz({p.name: p.read_bytes() for p in sorted(self.model_dir.iterdir())})
+
+    def output_tar(self) -> bytes:
+        return make_tar_gz({p.name: p.read_bytes() for p in sorted(self.output_dir.iterdir())})
+
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.output_dir / "metrics.json").read_text())
+
+
+def make_tar_gz(files: dict[str, bytes]) -> bytes:
+    """A .tar.gz with the given root-level files, as SageMaker packs model and output directories."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def training_run(tmp_path_factory: pytest.TempPathFactory) -> TrainingRun:
+    """Run the real training script once per session on the first 3,000 AI4I rows (about a second:
+    logistic regression), producing a real model.joblib, metrics.json, baseline.json, manifest.json."""
+    from pipelines.train import main as train_main
+
+    root = tmp_path_factory.mktemp("training")
+    train_dir, model_dir, output_dir = root / "train", root / "model", root / "output"
+    train_dir.mkdir()
+    lines = DATA_PATH.read_text(encoding="utf-8").splitlines(keepends=True)
+    train_csv = train_dir / "data.csv"
+    train_csv.write_text("".join(lines[:3001]), encoding="utf-8")
+    code = train_main(
+        [
+            "--train",
+            str(train_dir),
+            "--model-dir",
+            str(model_dir),
+            "--output-data-dir",
+            str(output_dir),
+            "--model-type",
+            "logistic_regression",
+            "--seed",
+            "42",
+            "--schema",
+            str(SCHEMA_PATH),
+        ]
+    )
+    assert code == 0, "the training script failed; see its log above"
+    return TrainingRun(model_dir, output_dir, train_csv)
+
+
+@pytest.fixture
+def tar_gz() -> Callable[[dict[str, bytes]], bytes]:
+    return make_tar_gz
+
+
+def _parse_emf(captured_stdout: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for line in captured_stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "_aws" not in doc:
+            continue
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            dims = {d: doc[d] for group in directive["Dimensions"] for d in group}
+            for metric in directive["Metrics"]:
+                values = doc[metric["Name"]]
+                for value in values if isinstance(values, list) else [values]:
+                    found.append(
+                        {
+                            "name": metric["Name"],
+                            "value": value,
+                            "namespace": directive["Namespace"],
+                            "dimensions": dims,
+                        }
+                    )
+    return found
