@@ -22,7 +22,7 @@ from typing import Any
 
 from mlops.demo import summary, traffic
 from mlops.demo.progress import Console, ExecutionPrinter
-from mlops.local.assembly import project_root, synthesize
+from mlops.local.assembly import project_root, read_assembly, synthesize
 from mlops.local.cloud import LocalCloud
 from pipelines.schema import load_schema
 
@@ -39,6 +39,7 @@ class DemoOptions:
     json_path: Path | None = None
     out_dir: Path = Path("mlops-demo")
     work_dir: Path | None = None
+    assembly_dir: Path | None = None  # an already synthesized cloud assembly (skips synthesis)
     seed: int = 7
     quiet: bool = False
 
@@ -82,7 +83,10 @@ def run_demo(options: DemoOptions) -> DemoResult:
     started = time.perf_counter()
     with LocalCloud(options.work_dir) as cloud:
         with console.step("Synthesizing the CDK app (cdk-nag checks included)") as step:
-            assembly = synthesize(cloud.work_dir / "cdk.out", context={"mlops": config}, root=root)
+            if options.assembly_dir:
+                assembly = read_assembly(options.assembly_dir)
+            else:
+                assembly = synthesize(cloud.work_dir / "cdk.out", context={"mlops": config}, root=root)
             step["note"] = f"{len(assembly.stacks)} stacks, {len(assembly.assets)} assets"
         with console.step("Deploying the templates into the local cloud") as step:
             deployment = cloud.deploy(assembly)

@@ -2,6 +2,11 @@
 
 - `AWS::CloudWatch::Alarm`: moto's CloudFormation has no model for it; this one creates the alarm
   through moto's CloudWatch backend (so the alarm evaluator and DescribeAlarms see it).
+- `AWS::SageMaker::ModelPackageGroup`, `AWS::S3::BucketPolicy`, `AWS::SNS::TopicPolicy`,
+  `AWS::SQS::QueuePolicy`, `AWS::Lambda::EventInvokeConfig`: no model in moto either; each is
+  created through the service's own API call (moto stores policies; it does not enforce them).
+- `AWS::KMS::Key`: moto reads `Tags` in the KMS API's shape (TagKey/TagValue) instead of
+  CloudFormation's (Key/Value) and fails; the tags are reshaped before moto sees them.
 - `AWS::S3::Bucket`: moto applies encryption and tags only; versioning, the public access block and
   the EventBridge notification switch (the native `NotificationConfiguration.EventBridgeConfiguration`)
   are applied here, so an upload really emits "Object Created" to EventBridge.
@@ -12,11 +17,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import boto3
 from moto.cloudformation import parsing
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+from moto.kms.models import Key as KmsKey
 from moto.s3.models import FakeBucket, s3_backends
 from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -94,6 +102,133 @@ class CloudWatchAlarmResource(CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
+class _ApiBackedResource(CloudFormationModel):
+    """A resource type moto's CloudFormation lacks, created by one call to the service's API."""
+
+    TYPE = ""
+    NAME_PROPERTY = ""
+
+    def __init__(self, physical_id: str, attributes: dict[str, str] | None = None) -> None:
+        self._physical_id = physical_id
+        self._attributes = attributes or {}
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self._physical_id
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self._attributes[attribute_name]
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str, **kwargs: Any) -> _ApiBackedResource:
+        return cls.create(resource_name, cloudformation_json.get("Properties", {}), region_name)
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        raise NotImplementedError
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
+                                        cloudformation_json: dict[str, Any], account_id: str,
+                                        region_name: str) -> _ApiBackedResource:
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str) -> None:
+        return None
+
+
+class ModelPackageGroupResource(_ApiBackedResource):
+    TYPE = "AWS::SageMaker::ModelPackageGroup"
+    NAME_PROPERTY = "ModelPackageGroupName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        request: dict[str, Any] = {"ModelPackageGroupName": properties.get("ModelPackageGroupName", name)}
+        if properties.get("ModelPackageGroupDescription"):
+            request["ModelPackageGroupDescription"] = properties["ModelPackageGroupDescription"]
+        if properties.get("Tags"):
+            request["Tags"] = properties["Tags"]
+        arn = boto3.client("sagemaker", region_name=region).create_model_package_group(**request)[
+            "ModelPackageGroupArn"
+        ]
+        return cls(arn, {"ModelPackageGroupArn": arn, "CreationTime": "", "ModelPackageGroupStatus": "Completed"})
+
+
+class BucketPolicyResource(_ApiBackedResource):
+    TYPE = "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        boto3.client("s3", region_name=region).put_bucket_policy(
+            Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+        )
+        return cls(properties["Bucket"])
+
+
+class TopicPolicyResource(_ApiBackedResource):
+    TYPE = "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        sns = boto3.client("sns", region_name=region)
+        for topic in properties["Topics"]:
+            sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                     AttributeValue=json.dumps(properties["PolicyDocument"]))
+        return cls(name)
+
+
+class QueuePolicyResource(_ApiBackedResource):
+    TYPE = "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        sqs = boto3.client("sqs", region_name=region)
+        for queue_url in properties["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=queue_url,
+                                     Attributes={"Policy": json.dumps(properties["PolicyDocument"])})
+        return cls(name)
+
+
+class EventInvokeConfigResource(_ApiBackedResource):
+    TYPE = "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        request = {key: properties[key] for key in ("FunctionName", "MaximumRetryAttempts",
+                                                    "MaximumEventAgeInSeconds", "DestinationConfig")
+                   if key in properties}
+        boto3.client("lambda", region_name=region).put_function_event_invoke_config(**request)
+        return cls(name)
+
+
+def _kms_key_with_cloudformation_tags(resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+                                      region_name: str, **kwargs: Any) -> Any:
+    properties = cloudformation_json.get("Properties", {})
+    if properties.get("Tags"):
+        properties = {**properties, "Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties["Tags"]]}
+        cloudformation_json = {**cloudformation_json, "Properties": properties}
+    return _ORIGINAL_KMS_CREATE.__func__(KmsKey, resource_name, cloudformation_json, account_id, region_name,
+                                         **kwargs)
+
+
 def _bucket_with_all_properties(resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
                                 region_name: str, **kwargs: Any) -> FakeBucket:
     bucket = _ORIGINAL_BUCKET_CREATE.__func__(FakeBucket, resource_name, cloudformation_json, account_id,
@@ -113,6 +248,7 @@ def _bucket_with_all_properties(resource_name: str, cloudformation_json: dict[st
 
 
 _ORIGINAL_BUCKET_CREATE = FakeBucket.create_from_cloudformation_json
+_ORIGINAL_KMS_CREATE = KmsKey.create_from_cloudformation_json
 _ORIGINAL_SFN_BACKENDS = sfn_models.stepfunctions_backends
 
 
@@ -126,11 +262,15 @@ def install() -> None:
         lambda cls, *args, **kwargs: _bucket_with_all_properties(*args, **kwargs)
     )
     # moto's StateMachine CloudFormation code looks up this module global at call time.
+    KmsKey.create_from_cloudformation_json = classmethod(
+        lambda cls, *args, **kwargs: _kms_key_with_cloudformation_tags(*args, **kwargs)
+    )
     sfn_models.stepfunctions_backends = stepfunctions_parser_backends
     _refresh_model_registry()
 
 
 def uninstall() -> None:
     FakeBucket.create_from_cloudformation_json = _ORIGINAL_BUCKET_CREATE
+    KmsKey.create_from_cloudformation_json = _ORIGINAL_KMS_CREATE
     sfn_models.stepfunctions_backends = _ORIGINAL_SFN_BACKENDS
     _refresh_model_registry()
