@@ -78,25 +78,22 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
     for package in sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0)):
         described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
         metadata = described.get("CustomerMetadataProperties", {})
+        metrics = _read_json(cloud, described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
         rows.append({
             "version": described.get("ModelPackageVersion"),
             "arn": described["ModelPackageArn"],
             "approval": described.get("ModelApprovalStatus"),
             "reason": metadata.get("reason"),
-            "metrics": _metrics_from_metadata(metadata),
-            "gate": metadata.get("gateReasons") or metadata.get("gate"),
+            "metrics": {k: metrics["challenger"][k] for k in ("roc_auc", "pr_auc", "f1", "accuracy")},
+            "championMetrics": metrics.get("champion"),
+            "trainingRows": metrics.get("rows", {}).get("train"),
         })
     return rows
 
 
-def _metrics_from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
-    for key in ("metrics", "challengerMetrics", "metricsSummary"):
-        if key in metadata:
-            try:
-                return json.loads(metadata[key])
-            except json.JSONDecodeError:
-                return {"summary": metadata[key]}
-    return {k: v for k, v in metadata.items() if k in {"roc_auc", "pr_auc", "f1", "accuracy"}}
+def _read_json(cloud: LocalCloud, uri: str) -> dict[str, Any]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def endpoint(cloud: LocalCloud, resources: Resources) -> dict[str, Any] | None:

@@ -2,9 +2,9 @@
 
 - `AWS::CloudWatch::Alarm`: moto's CloudFormation has no model for it; this one creates the alarm
   through moto's CloudWatch backend (so the alarm evaluator and DescribeAlarms see it).
-- `AWS::SageMaker::ModelPackageGroup`, `AWS::S3::BucketPolicy`, `AWS::SNS::TopicPolicy`,
-  `AWS::SQS::QueuePolicy`, `AWS::Lambda::EventInvokeConfig`: no model in moto either; each is
-  created through the service's own API call (moto stores policies; it does not enforce them).
+- `AWS::SageMaker::ModelPackageGroup`, `AWS::SNS::TopicPolicy`, `AWS::SQS::QueuePolicy`,
+  `AWS::Lambda::EventInvokeConfig`: no model in moto either; each is created through the service's
+  own API call. `AWS::S3::BucketPolicy` is recorded but not applied (see its class).
 - `AWS::KMS::Key`: moto reads `Tags` in the KMS API's shape (TagKey/TagValue) instead of
   CloudFormation's (Key/Value) and fails; the tags are reshaped before moto sees them.
 - `AWS::S3::Bucket`: moto applies encryption and tags only; versioning, the public access block and
@@ -102,8 +102,11 @@ class CloudWatchAlarmResource(CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
-class _ApiBackedResource(CloudFormationModel):
-    """A resource type moto's CloudFormation lacks, created by one call to the service's API."""
+class _ApiBackedResource:
+    """A resource type moto's CloudFormation lacks, created by one call to the service's API.
+
+    A mixin: moto lists resource types from CloudFormationModel's *direct* subclasses, so each
+    concrete type names CloudFormationModel as a base itself."""
 
     TYPE = ""
     NAME_PROPERTY = ""
@@ -155,7 +158,7 @@ class _ApiBackedResource(CloudFormationModel):
         return None
 
 
-class ModelPackageGroupResource(_ApiBackedResource):
+class ModelPackageGroupResource(_ApiBackedResource, CloudFormationModel):
     TYPE = "AWS::SageMaker::ModelPackageGroup"
     NAME_PROPERTY = "ModelPackageGroupName"
 
@@ -172,18 +175,20 @@ class ModelPackageGroupResource(_ApiBackedResource):
         return cls(arn, {"ModelPackageGroupArn": arn, "CreationTime": "", "ModelPackageGroupStatus": "Completed"})
 
 
-class BucketPolicyResource(_ApiBackedResource):
+class BucketPolicyResource(_ApiBackedResource, CloudFormationModel):
+    """Recorded, not applied: moto evaluates bucket-policy statements without their conditions,
+    so the TLS-only Deny (`aws:SecureTransport` false) would deny every request."""
+
     TYPE = "AWS::S3::BucketPolicy"
+    recorded: dict[str, Any] = {}
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
-        boto3.client("s3", region_name=region).put_bucket_policy(
-            Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
-        )
+        cls.recorded[properties["Bucket"]] = properties["PolicyDocument"]
         return cls(properties["Bucket"])
 
 
-class TopicPolicyResource(_ApiBackedResource):
+class TopicPolicyResource(_ApiBackedResource, CloudFormationModel):
     TYPE = "AWS::SNS::TopicPolicy"
 
     @classmethod
@@ -195,7 +200,7 @@ class TopicPolicyResource(_ApiBackedResource):
         return cls(name)
 
 
-class QueuePolicyResource(_ApiBackedResource):
+class QueuePolicyResource(_ApiBackedResource, CloudFormationModel):
     TYPE = "AWS::SQS::QueuePolicy"
 
     @classmethod
@@ -207,7 +212,7 @@ class QueuePolicyResource(_ApiBackedResource):
         return cls(name)
 
 
-class EventInvokeConfigResource(_ApiBackedResource):
+class EventInvokeConfigResource(_ApiBackedResource, CloudFormationModel):
     TYPE = "AWS::Lambda::EventInvokeConfig"
 
     @classmethod

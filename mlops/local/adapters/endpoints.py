@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,14 +93,17 @@ class EndpointServer:
         variant = config.production_variants[0]
         model = backend._models[variant["ModelName"]]
         container = model.primary_container or (model.containers or [{}])[0]
+        output = io.StringIO()
         try:
-            with EXECUTION_LOCK, _environment(container.get("Environment", {})):
+            with EXECUTION_LOCK, _environment(container.get("Environment", {})), redirect_stdout(output):
                 inference, loaded = self._load(variant["ModelName"], container)
                 request = inference.input_fn(body.decode("utf-8"), content_type)
                 prediction = inference.predict_fn(request, loaded)
                 response_body, response_type = inference.output_fn(prediction, accept or content_type)
         except Exception as error:  # the model's failure is the caller's ModelError, as in SageMaker
             raise InvocationError("ModelError", f"Received client error (400) from primary: {error}", 424) from error
+        finally:
+            _publish_logs(endpoint_name, variant["VariantName"], output.getvalue())
         self.invocations += 1
         if isinstance(response_body, bytes):
             response_body = response_body.decode("utf-8")
@@ -151,6 +154,21 @@ class EndpointServer:
             Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8")
         )
         self.captured += 1
+
+
+def _publish_logs(endpoint_name: str, variant: str, text: str) -> None:
+    """What the serving code printed goes to the endpoint's log group, as the container's stdout does."""
+    if not text.strip():
+        return
+    logs = boto3.client("logs", region_name=REGION)
+    group, stream = f"/aws/sagemaker/Endpoints/{endpoint_name}", f"{variant}/local"
+    with suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    with suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now, "message": line} for line in text.splitlines() if line])
 
 
 def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]) -> dict[str, str]:

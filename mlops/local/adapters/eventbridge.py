@@ -44,6 +44,8 @@ class EventDelivery:
         self.failed: list[dict[str, Any]] = []
 
     def send_to_targets(self, rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+        if rule.scheduled_expression and not rule.event_pattern._raw_pattern:
+            return  # a schedule-only rule matches no events (moto's empty pattern would match all)
         direct = [t for t in rule.targets if parse_arn(t["Arn"]).service in _DIRECT_SERVICES]
         others = [t for t in rule.targets if t not in direct]
         if others:
@@ -112,8 +114,8 @@ class EventDelivery:
     def fire_schedule(self, rule_name: str) -> None:
         """Deliver the event a scheduled rule emits when its time comes."""
         backend = events_backends[ACCOUNT_ID][REGION]
-        rule = backend.describe_rule(rule_name)
-        if not rule.schedule_exp:
+        rule = backend.describe_rule(rule_name, None)
+        if not rule.scheduled_expression:
             raise ValueError(f"rule {rule_name} has no schedule")
         event = {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",

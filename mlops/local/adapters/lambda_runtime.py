@@ -189,6 +189,8 @@ class InProcessLambdaRuntime:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
             "_HANDLER": function.handler,
             "LAMBDA_TASK_ROOT": str(self._unpack(function)),
+            # No X-Ray daemon here: an enabled tracer would patch botocore for the whole process.
+            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         saved = {key: os.environ.get(key) for key in overrides}
         saved_stdout = sys.stdout

@@ -166,6 +166,14 @@ def _template() -> dict:
                     "TreatMissingData": "notBreaching",
                 },
             },
+            "Hourly": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "ScheduleExpression": "rate(1 hour)",
+                    "State": "ENABLED",
+                    "Targets": [{"Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, "Id": "fn"}],
+                },
+            },
             "OnAlarm": {
                 "Type": "AWS::Events::Rule",
                 "Properties": {
@@ -179,7 +187,8 @@ def _template() -> dict:
                 },
             },
         },
-        "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}, "Function": {"Value": {"Ref": "Fn"}}},
+        "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}, "Function": {"Value": {"Ref": "Fn"}},
+                    "Hourly": {"Value": {"Ref": "Hourly"}}},
     }
 
 
@@ -265,6 +274,15 @@ def test_upload_reaches_lambda_through_eventbridge(cloud):
     cloud.client("s3").put_object(Bucket="data-bucket", Key="elsewhere/other.csv", Body=b"x\n")
     cloud.drain_events()
     assert len(cloud.lambdas.invocations) == before + 1
+
+
+def test_schedule_fires_on_demand_and_matches_no_events(cloud):
+    before = len(cloud.lambdas.invocations)
+    cloud.fire_schedule(_outputs(cloud)["Hourly"])
+    assert len(cloud.lambdas.invocations) == before + 1
+    cloud.client("events").put_events(Entries=[{"Source": "custom", "DetailType": "x", "Detail": "{}"}])
+    cloud.drain_events()
+    assert len(cloud.lambdas.invocations) == before + 1  # a schedule rule matches no event
 
 
 def test_alarm_moves_and_emits_state_change_event(cloud):

@@ -8,7 +8,7 @@ import moto
 from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import parsing
 from moto.cloudwatch.models import Alarm, CloudWatchBackend
-from moto.events.models import Rule
+from moto.events.models import EventPattern, Rule
 from moto.s3.models import FakeBucket
 from moto.sagemaker.models import FakeEndpoint, FakeTrainingJob, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
@@ -51,6 +51,8 @@ def test_sagemaker_hooks():
 
 def test_events_cloudformation_and_cloudwatch_hooks():
     assert _parameters(Rule.send_to_targets) == ["self", "original_event", "transform_input"]
+    assert "_raw_pattern" in inspect.getsource(EventPattern.__init__)
+    assert "scheduled_expression" in inspect.getsource(Rule.__init__)
     assert hasattr(parsing.get_model_list, "cache_clear")
     assert "create_from_cloudformation_json" in FakeBucket.__dict__
     assert "update_state" in Alarm.__dict__

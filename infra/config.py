@@ -1,0 +1,392 @@
+"""Typed configuration: the ``mlops`` key of the CDK context (``cdk.json``) as frozen dataclasses.
+
+Every threshold, name and size the system uses is defined once in ``cdk.json`` and reaches the
+Lambdas as environment variables and the training job as hyperparameters. Parsing is strict
+(unknown keys, wrong types and out-of-range values are errors that name the offending key) because
+a typo in a threshold would otherwise deploy silently with a value nobody chose.
+
+Standard-library only, so tools and tests can read the configuration without loading the CDK.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "CONTEXT_KEY",
+    "GATE_METRICS",
+    "ConfigError",
+    "DriftAlarmConfig",
+    "DriftConfig",
+    "GateConfig",
+    "LambdaConfig",
+    "MlopsConfig",
+    "RetrainingConfig",
+    "ServingConfig",
+    "TrainingConfig",
+    "load_config",
+    "parse_config",
+]
+
+CONTEXT_KEY = "mlops"
+
+# Metrics the training script reports for challenger and champion (docs/ARCHITECTURE.md, metrics.json).
+GATE_METRICS = frozenset({"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"})
+
+# SageMaker resource names (endpoint, model package group): letters, digits, inner hyphens, <= 63.
+_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# The prefix starts bucket, stack, alarm and dashboard names: short, lowercase, DNS-like.
+_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
+_RUNTIME = re.compile(r"^python3\.\d{1,2}$")
+_HYPERPARAMETER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
+_INSTANCE_HINT = "expected a SageMaker instance type such as 'ml.m5.large'"
+
+
+class ConfigError(ValueError):
+    """The ``mlops`` context is missing, malformed or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class LambdaConfig:
+    """Runtime and managed-layer versions shared by every function."""
+
+    runtime: str
+    memory_mb: int
+    timeout_seconds: int
+    powertools_layer_version: int
+    pandas_layer_version: int
+
+    @property
+    def python_tag(self) -> str:
+        """``python3.14`` -> ``python314``: the spelling the managed layers' names use."""
+        return self.runtime.replace(".", "")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The SageMaker training job: instance, framework image version, limits, script arguments."""
+
+    instance_type: str
+    framework_version: str
+    max_runtime_seconds: int
+    volume_size_gb: int
+    hyperparameters: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The quality gate the evaluate function applies to a challenger."""
+
+    primary_metric: str
+    thresholds: Mapping[str, float]
+    max_regression: float
+
+    def thresholds_json(self) -> str:
+        """The thresholds as compact, key-sorted JSON (the evaluate function's ``GATE_THRESHOLDS``)."""
+        return json.dumps(dict(self.thresholds), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The real-time endpoint (serverless endpoints cannot capture data, so instances it is)."""
+
+    instance_type: str
+    initial_instance_count: int
+    capture_sampling_percentage: int
+    endpoint_poll_seconds: int
+
+
+@dataclass(frozen=True)
+class DriftAlarmConfig:
+    """The CloudWatch alarm on ``DriftDetected`` whose ALARM state starts a retraining."""
+
+    threshold: float
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """The scheduled drift check: window, evidence thresholds, metric namespace and alarm."""
+
+    schedule_minutes: int
+    window_minutes: int
+    settle_seconds: int
+    min_records: int
+    alpha: float
+    min_psi: float
+    min_ks: float
+    metric_namespace: str
+    alarm: DriftAlarmConfig
+
+
+@dataclass(frozen=True)
+class RetrainingConfig:
+    """Rate limit on drift-started runs, so a flapping alarm cannot start a storm of trainings."""
+
+    cooldown_minutes: int
+
+    @property
+    def cooldown_seconds(self) -> int:
+        return self.cooldown_minutes * 60
+
+
+@dataclass(frozen=True)
+class MlopsConfig:
+    """The whole ``mlops`` context key."""
+
+    prefix: str
+    model_name: str
+    schema_file: str
+    upload_prefix: str
+    lambda_: LambdaConfig
+    training: TrainingConfig
+    gate: GateConfig
+    serving: ServingConfig
+    drift: DriftConfig
+    retraining: RetrainingConfig
+
+    @property
+    def endpoint_name(self) -> str:
+        """The endpoint carries the model's name (docs/ARCHITECTURE.md, State machine)."""
+        return self.model_name
+
+    @property
+    def alarm_name(self) -> str:
+        return f"{self.prefix}-{self.model_name}-drift"
+
+    def stack_name(self, unit: str) -> str:
+        return f"{self.prefix}-{unit}"
+
+    def schema_path(self, project_root: Path) -> Path:
+        """The schema file, resolved against the project root (where ``cdk.json`` lives)."""
+        path = Path(self.schema_file)
+        return path if path.is_absolute() else project_root / path
+
+
+class _Reader:
+    """Reads one JSON object strictly: each key is consumed once and leftovers are errors."""
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {type(value).__name__}")
+        self._value = value
+        self._where = where
+        self._seen: set[str] = set()
+
+    def path(self, key: str) -> str:
+        return f"{self._where}.{key}"
+
+    def names(self) -> list[str]:
+        return sorted(self._value)
+
+    def raw(self, key: str) -> Any:
+        if key not in self._value:
+            raise ConfigError(f"{self.path(key)}: required key is missing")
+        self._seen.add(key)
+        return self._value[key]
+
+    def string(self, key: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self.path(key)}: expected a non-empty string, got {value!r}")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{self.path(key)}: {value!r} is not valid ({hint or pattern.pattern})")
+        return value
+
+    def integer(self, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.path(key)}: expected an integer, got {value!r}")
+        _check_range(self.path(key), value, minimum, maximum)
+        return value
+
+    def number(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{self.path(key)}: expected a finite number, got {value!r}")
+        _check_range(self.path(key), value, minimum, maximum)
+        return float(value)
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self.raw(key), self.path(key))
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._value) - self._seen)
+        if unknown:
+            raise ConfigError(f"{self._where}: unknown key(s) {', '.join(map(repr, unknown))}")
+
+
+def _check_range(path: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{path}: {value!r} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{path}: {value!r} is above the maximum {maximum}")
+
+
+def _lambda(reader: _Reader) -> LambdaConfig:
+    config = LambdaConfig(
+        runtime=reader.string("runtime", _RUNTIME, "expected a Python runtime such as 'python3.14'"),
+        memory_mb=reader.integer("memoryMb", 128, 10240),
+        timeout_seconds=reader.integer("timeoutSeconds", 1, 900),
+        powertools_layer_version=reader.integer("powertoolsLayerVersion", 1),
+        pandas_layer_version=reader.integer("pandasLayerVersion", 1),
+    )
+    reader.finish()
+    return config
+
+
+def _hyperparameters(reader: _Reader) -> Mapping[str, str]:
+    values: dict[str, str] = {}
+    for key in reader.names():
+        value = reader.raw(key)
+        if not _HYPERPARAMETER_KEY.match(key) or key.startswith("sagemaker_"):
+            raise ConfigError(f"{reader.path(key)}: invalid hyperparameter name (sagemaker_* is reserved)")
+        if not isinstance(value, str):
+            raise ConfigError(f"{reader.path(key)}: hyperparameters are strings, write {json.dumps(str(value))}")
+        values[key] = value
+    reader.finish()
+    return MappingProxyType(values)
+
+
+def _training(reader: _Reader) -> TrainingConfig:
+    config = TrainingConfig(
+        instance_type=reader.string("instanceType", _INSTANCE_TYPE, _INSTANCE_HINT),
+        framework_version=reader.string("frameworkVersion"),
+        max_runtime_seconds=reader.integer("maxRuntimeSeconds", 60, 28 * 24 * 3600),
+        volume_size_gb=reader.integer("volumeSizeGb", 1, 16384),
+        hyperparameters=_hyperparameters(reader.child("hyperparameters")),
+    )
+    reader.finish()
+    return config
+
+
+def _gate(reader: _Reader) -> GateConfig:
+    primary = reader.string("primaryMetric")
+    if primary not in GATE_METRICS:
+        raise ConfigError(f"{reader.path('primaryMetric')}: {primary!r} is not one of {sorted(GATE_METRICS)}")
+    thresholds_reader = reader.child("thresholds")
+    thresholds: dict[str, float] = {}
+    for name in thresholds_reader.names():
+        if name not in GATE_METRICS:
+            raise ConfigError(f"{thresholds_reader.path(name)}: unknown metric, expected one of {sorted(GATE_METRICS)}")
+        thresholds[name] = thresholds_reader.number(name, 0.0, 1.0)
+    thresholds_reader.finish()
+    config = GateConfig(
+        primary_metric=primary,
+        thresholds=MappingProxyType(thresholds),
+        max_regression=reader.number("maxRegression", 0.0, 1.0),
+    )
+    reader.finish()
+    return config
+
+
+def _serving(reader: _Reader) -> ServingConfig:
+    config = ServingConfig(
+        instance_type=reader.string("instanceType", _INSTANCE_TYPE, _INSTANCE_HINT),
+        initial_instance_count=reader.integer("initialInstanceCount", 1, 100),
+        capture_sampling_percentage=reader.integer("captureSamplingPercentage", 0, 100),
+        endpoint_poll_seconds=reader.integer("endpointPollSeconds", 1, 3600),
+    )
+    reader.finish()
+    return config
+
+
+def _alarm(reader: _Reader) -> DriftAlarmConfig:
+    threshold = reader.number("threshold")
+    evaluation_periods = reader.integer("evaluationPeriods", 1)
+    datapoints = reader.integer("datapointsToAlarm", 1)
+    if datapoints > evaluation_periods:
+        raise ConfigError(
+            f"{reader.path('datapointsToAlarm')}: {datapoints} exceeds evaluationPeriods ({evaluation_periods})"
+        )
+    period = reader.integer("periodSeconds", 10)
+    if period not in (10, 20, 30) and period % 60:
+        raise ConfigError(f"{reader.path('periodSeconds')}: CloudWatch periods are 10, 20, 30 or multiples of 60")
+    reader.finish()
+    return DriftAlarmConfig(
+        threshold=threshold,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints,
+        period_seconds=period,
+    )
+
+
+def _drift(reader: _Reader) -> DriftConfig:
+    schedule = reader.integer("scheduleMinutes", 1, 24 * 60)
+    window = reader.integer("windowMinutes", 1, 7 * 24 * 60)
+    settle = reader.integer("settleSeconds", 0, 3600)
+    min_records = reader.integer("minRecords", 1)
+    alpha = reader.number("alpha", 0.0, 1.0)
+    if alpha in (0.0, 1.0):
+        raise ConfigError(f"{reader.path('alpha')}: a significance level lies strictly between 0 and 1")
+    min_psi = reader.number("minPsi", 0.0)
+    min_ks = reader.number("minKs", 0.0, 1.0)
+    namespace = reader.string("metricNamespace")
+    if namespace.startswith("AWS/") or len(namespace) > 255:
+        raise ConfigError(f"{reader.path('metricNamespace')}: {namespace!r} is reserved or too long")
+    config = DriftConfig(
+        schedule_minutes=schedule,
+        window_minutes=window,
+        settle_seconds=settle,
+        min_records=min_records,
+        alpha=alpha,
+        min_psi=min_psi,
+        min_ks=min_ks,
+        metric_namespace=namespace,
+        alarm=_alarm(reader.child("alarm")),
+    )
+    reader.finish()
+    return config
+
+
+def _retraining(reader: _Reader) -> RetrainingConfig:
+    config = RetrainingConfig(cooldown_minutes=reader.integer("cooldownMinutes", 0, 30 * 24 * 60))
+    reader.finish()
+    return config
+
+
+def parse_config(value: Any) -> MlopsConfig:
+    """Parse the ``mlops`` context value; raise ``ConfigError`` naming the first bad key."""
+    reader = _Reader(value, CONTEXT_KEY)
+    prefix = reader.string("prefix", _PREFIX, "lowercase letters, digits, inner hyphens; a letter first; <= 20")
+    model_name = reader.string("modelName", _SAGEMAKER_NAME, "letters, digits and inner hyphens, <= 63")
+    schema_file = reader.string("schemaFile")
+    upload_prefix = reader.string("uploadPrefix")
+    if upload_prefix.startswith("/"):
+        raise ConfigError(f"{reader.path('uploadPrefix')}: S3 keys do not start with '/' ({upload_prefix!r})")
+    config = MlopsConfig(
+        prefix=prefix,
+        model_name=model_name,
+        schema_file=schema_file,
+        upload_prefix=upload_prefix,
+        lambda_=_lambda(reader.child("lambda")),
+        training=_training(reader.child("training")),
+        gate=_gate(reader.child("gate")),
+        serving=_serving(reader.child("serving")),
+        drift=_drift(reader.child("drift")),
+        retraining=_retraining(reader.child("retraining")),
+    )
+    reader.finish()
+    return config
+
+
+def load_config(cdk_json: Path) -> MlopsConfig:
+    """Read ``cdk.json`` and parse its ``context.mlops`` key (for tools that do not run the CDK)."""
+    try:
+        document = json.loads(cdk_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"cannot read {cdk_json}: {error}") from error
+    context = document.get("context", {}) if isinstance(document, Mapping) else {}
+    if CONTEXT_KEY not in context:
+        raise ConfigError(f"{cdk_json}: context has no {CONTEXT_KEY!r} key")
+    return parse_config(context[CONTEXT_KEY])

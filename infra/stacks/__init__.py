@@ -1,0 +1,1 @@
+"""One stack per deployable unit: stateful data, the training/deployment pipeline, monitoring."""

@@ -1,0 +1,85 @@
+"""The monitoring stack: the drift check, its alarm and retraining rule, and the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import MlopsConfig
+from infra.constructs.dashboard import MlopsDashboard
+from infra.constructs.drift_monitoring import DriftMonitoring
+from infra.constructs.lambda_functions import lambda_code_asset
+from infra.constructs.pipeline_state_machine import VARIANT_NAME
+from infra.dataset import read_dataset_facts
+from infra.naming import BucketRef
+from infra.stacks.pipeline_stack import PIPELINE_METRICS_NAMESPACE
+
+__all__ = ["MonitoringStack"]
+
+
+class MonitoringStack(cdk.Stack):
+    """Watches the endpoint for drift and turns a drift alarm into a retraining run."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: MlopsConfig,
+        project_root: Path,
+        artifacts: BucketRef,
+        trigger: lambda_.IFunction,
+        topic: sns.ITopic,
+        state_machine: sfn.IStateMachine,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name("monitoring"),
+            description="MLOps monitoring: scheduled drift check, drift alarm -> retraining, dashboard",
+            **kwargs,
+        )
+        schema_path = config.schema_path(project_root)
+        dataset = read_dataset_facts(schema_path)
+        # A code asset belongs to one stack: this stack bundles the same files again (a file copy).
+        code = lambda_code_asset(project_root=project_root, schema_path=schema_path)
+        self.drift = DriftMonitoring(
+            self,
+            "DriftMonitoring",
+            config=config,
+            code=code,
+            project_root=project_root,
+            artifacts=artifacts,
+            trigger=trigger,
+            topic=topic,
+        )
+        dashboard_name = f"{config.prefix}-{config.model_name}"
+        self.dashboard = MlopsDashboard(
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            model_name=config.model_name,
+            endpoint_name=config.endpoint_name,
+            variant_name=VARIANT_NAME,
+            drift_namespace=config.drift.metric_namespace,
+            pipeline_namespace=PIPELINE_METRICS_NAMESPACE,
+            features=dataset.features,
+            drift_alarm=self.drift.alarm,
+            state_machine=state_machine,
+        )
+        for output_id, value in {
+            "DriftFunctionName": self.drift.function.function.function_name,
+            "DriftAlarmName": self.drift.alarm.alarm_name,
+            "DriftAlarmArn": self.drift.alarm.alarm_arn,
+            "DriftScheduleRuleName": self.drift.schedule.rule_name,
+            "RetrainRuleName": self.drift.retrain_rule.rule_name,
+            "DashboardName": dashboard_name,
+        }.items():
+            cdk.CfnOutput(self, output_id, value=value)

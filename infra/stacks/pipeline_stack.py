@@ -1,0 +1,330 @@
+"""The pipeline stack: code, functions, model registry, notifications and the state machine.
+
+It composes the constructs and wires the permissions between them: each function gets the S3
+prefixes and SageMaker resources its contract in docs/ARCHITECTURE.md needs, and nothing else.
+Pipeline metrics are embedded-metric-format log lines, so no function here may PutMetricData.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as lambda_destinations
+from constructs import Construct
+
+from infra.compliance import acknowledge
+from infra.config import MlopsConfig
+from infra.constructs.dead_letter_queue import DeadLetterQueue
+from infra.constructs.framework_image import FrameworkImages
+from infra.constructs.lambda_functions import PipelineFunction, lambda_code_asset
+from infra.constructs.model_registry import ModelRegistry
+from infra.constructs.notifications import NotificationsTopic
+from infra.constructs.pipeline_state_machine import PipelineFunctions, PipelineStateMachine
+from infra.constructs.sagemaker_role import SageMakerExecutionRole
+from infra.constructs.training_code import TrainingCodeAsset
+from infra.constructs.upload_trigger import UploadTriggerRule
+from infra.dataset import read_dataset_facts
+from infra.naming import DataBucketNames, nag_arn
+from infra.permissions import s3_list, s3_read, s3_write
+
+__all__ = ["PIPELINE_METRICS_NAMESPACE", "PipelineStack", "S3Prefixes"]
+
+PIPELINE_METRICS_NAMESPACE = "MLOps/Pipeline"
+
+
+class S3Prefixes:
+    """Key prefixes of docs/ARCHITECTURE.md "S3 layout"."""
+
+    SNAPSHOTS = "snapshots/"
+    TRAINING = "training/"
+    REPORTS = "reports/"
+    CAPTURE = "datacapture/"
+    QUARANTINE = ""  # quarantine keys start with the UTC timestamp of the rejection
+
+
+class PipelineStack(cdk.Stack):
+    """Everything that turns an upload into a registered, deployed model."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: MlopsConfig,
+        project_root: Path,
+        buckets: DataBucketNames,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name("pipeline"),
+            description="MLOps pipeline: validate, train, evaluate, register and deploy on every upload",
+            **kwargs,
+        )
+        self.config = config
+        self.state_machine_name = f"{config.prefix}-pipeline"
+        self._project_root = project_root
+        schema_path = config.schema_path(project_root)
+        dataset = read_dataset_facts(schema_path)
+
+        self.code = lambda_code_asset(project_root=project_root, schema_path=schema_path)
+        self.training_code = TrainingCodeAsset(
+            self, "TrainingCode", project_root=project_root, schema_path=schema_path
+        )
+        self.images = FrameworkImages(
+            self,
+            "FrameworkImages",
+            framework_version=config.training.framework_version,
+            training_instance_type=config.training.instance_type,
+            serving_instance_type=config.serving.instance_type,
+        )
+        self.registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            group_name=config.model_name,
+            description=f"Models of {dataset.name} trained by the {config.prefix} pipeline",
+        )
+        self.notifications = NotificationsTopic(
+            self, "Notifications", topic_name=f"{config.prefix}-notifications", display_name="MLOps pipeline"
+        )
+        self.sagemaker_role = SageMakerExecutionRole(
+            self,
+            "SageMakerExecution",
+            curated=buckets.curated,
+            snapshots_prefix=S3Prefixes.SNAPSHOTS,
+            artifacts=buckets.artifacts,
+            training_prefix=S3Prefixes.TRAINING,
+            capture_prefix=S3Prefixes.CAPTURE,
+            source_archive=self.training_code.asset,
+            image_repository_arns=self.images.repository_arns,
+            endpoint_name=config.endpoint_name,
+        ).role
+
+        self.validate = self._function(
+            "validate",
+            "Validates an upload against the schema: snapshot to curated, or quarantine with a report",
+            {
+                "CURATED_BUCKET": buckets.curated.name,
+                "QUARANTINE_BUCKET": buckets.quarantine.name,
+                "DATASET_NAME": dataset.name,
+            },
+        )
+        self.champion = self._function(
+            "champion",
+            "Finds the latest Approved model package and whether the endpoint exists",
+            {"MODEL_PACKAGE_GROUP": self.registry.group_name, "ENDPOINT_NAME": config.endpoint_name},
+        )
+        self.evaluate = self._function(
+            "evaluate",
+            "Applies the quality gate to a trained challenger and writes the reports",
+            {
+                "ARTIFACTS_BUCKET": buckets.artifacts.name,
+                "GATE_PRIMARY_METRIC": config.gate.primary_metric,
+                "GATE_THRESHOLDS": config.gate.thresholds_json(),
+                "GATE_MAX_REGRESSION": repr(config.gate.max_regression),
+            },
+        )
+        self.register = self._function(
+            "register",
+            "Registers the trained model with its metrics and lineage in the model registry",
+            {
+                "MODEL_PACKAGE_GROUP": self.registry.group_name,
+                "INFERENCE_IMAGE_URI": self.images.inference_image_uri,
+                "CODE_VERSION": self.training_code.code_version,
+            },
+        )
+        self._grant_functions(buckets)
+        for fn in (self.champion, self.register):
+            fn.function.node.add_dependency(self.registry.group)
+
+        self.pipeline = PipelineStateMachine(
+            self,
+            "Pipeline",
+            state_machine_name=self.state_machine_name,
+            functions=PipelineFunctions(
+                validate=self.validate.function,
+                champion=self.champion.function,
+                evaluate=self.evaluate.function,
+                register=self.register.function,
+            ),
+            sagemaker_role=self.sagemaker_role,
+            artifacts=buckets.artifacts,
+            training_prefix=S3Prefixes.TRAINING,
+            capture_prefix=S3Prefixes.CAPTURE,
+            training_image_uri=self.images.training_image_uri,
+            inference_image_uri=self.images.inference_image_uri,
+            source_archive_url=self.training_code.s3_url,
+            train_program=self.training_code.train_program,
+            inference_program=self.training_code.inference_program,
+            training=config.training,
+            serving=config.serving,
+            endpoint_name=config.endpoint_name,
+            topic=self.notifications.topic,
+        )
+        self.state_machine = self.pipeline.state_machine
+        # The topic is encrypted with a customer-managed key: publishing needs a data key.
+        self.notifications.key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey")
+
+        self.trigger = self._function(
+            "trigger",
+            "The one door into the pipeline: uploads, drift alarms and manual runs, deduplicated",
+            {
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "UPLOAD_PREFIX": config.upload_prefix,
+                "CURATED_BUCKET": buckets.curated.name,
+                "DATASET_NAME": dataset.name,
+                "RETRAIN_COOLDOWN_SECONDS": str(config.retraining.cooldown_seconds),
+                "ALARM_NAME_PREFIX": config.alarm_name,
+            },
+        )
+        self._grant_trigger(buckets)
+        self.trigger_dead_letters = DeadLetterQueue(
+            self, "TriggerDeadLetters", purpose="events for the trigger function", alarm_topic=self.notifications.topic
+        ).queue
+        # Uploads and drift alarms reach `trigger` asynchronously: a run it fails to start is parked.
+        self.trigger.function.configure_async_invoke(
+            on_failure=lambda_destinations.SqsDestination(self.trigger_dead_letters), retry_attempts=2
+        )
+        self.upload_rule = UploadTriggerRule(
+            self,
+            "UploadTrigger",
+            bucket_name=buckets.incoming.name,
+            upload_prefix=config.upload_prefix,
+            trigger=self.trigger.function,
+            dead_letter_queue=self.trigger_dead_letters,
+        )
+        self._outputs()
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def _function(self, name: str, description: str, environment: dict[str, str]) -> PipelineFunction:
+        return PipelineFunction(
+            self,
+            name.capitalize(),
+            name=name,
+            function_name=f"{self.config.prefix}-{name}",
+            description=description,
+            code=self.code,
+            config=self.config.lambda_,
+            project_root=self._project_root,
+            service_name=name,
+            metrics_namespace=PIPELINE_METRICS_NAMESPACE,
+            environment=environment,
+        )
+
+    def _grant_functions(self, buckets: DataBucketNames) -> None:
+        upload = self.config.upload_prefix
+        registry = self.registry
+
+        validate = self.validate.role
+        # The upload is copied byte for byte (CopyObject, pinned version) into curated or quarantine.
+        s3_read(validate, buckets.incoming, [upload], versions=True, tags=True)
+        # A drift retraining validates the curated snapshot it retrains on, by version or ETag.
+        s3_read(validate, buckets.curated, [S3Prefixes.SNAPSHOTS], versions=True)
+        s3_write(validate, buckets.curated, [S3Prefixes.SNAPSHOTS], tags=True)
+        s3_write(validate, buckets.quarantine, [S3Prefixes.QUARANTINE], tags=True)
+
+        champion = self.champion.role
+        # ListModelPackages takes no resource ARN (Resource::* is acknowledged on every function role).
+        champion.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+        )
+        champion.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[registry.package_arn_pattern])
+        )
+        champion.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=[
+                    self.format_arn(
+                        service="sagemaker", resource="endpoint", resource_name=self.config.endpoint_name.lower()
+                    )
+                ],
+            )
+        )
+
+        evaluate = self.evaluate.role
+        s3_read(evaluate, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
+        s3_write(evaluate, buckets.artifacts, [S3Prefixes.REPORTS])
+
+        register = self.register.role
+        # CreateModelPackage checks that the caller can read the artifacts and metric reports it names.
+        s3_read(register, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
+        register.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                ],
+                resources=[registry.group_arn, registry.package_arn_pattern],
+            )
+        )
+
+        packages = nag_arn("sagemaker", f"model-package/{registry.group_name.lower()}/*")
+        for role in (champion, register):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{packages}]",
+                "Model package versions are numbered by SageMaker; access is limited to this model's group.",
+            )
+
+    def _grant_trigger(self, buckets: DataBucketNames) -> None:
+        trigger = self.trigger.role
+        name = self.state_machine_name
+        trigger.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution", "states:ListExecutions"],
+                resources=[self.state_machine.state_machine_arn],
+            )
+        )
+        # Deduplication: an execution name that exists already is looked up, not started twice.
+        trigger.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"],
+                resources=[
+                    self.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{name}:*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        acknowledge(
+            trigger,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('states', f'execution:{name}:*')}]",
+            "Executions of the pipeline are named per event; only this state machine's are readable.",
+        )
+        # A drift retraining trains on the latest curated snapshot, found by listing.
+        s3_list(trigger, buckets.curated, [S3Prefixes.SNAPSHOTS])
+
+    def _outputs(self) -> None:
+        outputs = {
+            "StateMachineArn": self.state_machine.state_machine_arn,
+            "StateMachineName": self.state_machine.state_machine_name,
+            "NotificationsTopicArn": self.notifications.topic.topic_arn,
+            "ModelPackageGroupName": self.registry.group_name,
+            "EndpointName": self.config.endpoint_name,
+            "SageMakerRoleArn": self.sagemaker_role.role_arn,
+            "TrainingImageUri": self.images.training_image_uri,
+            "InferenceImageUri": self.images.inference_image_uri,
+            "SourceArchiveUrl": self.training_code.s3_url,
+            "UploadRuleName": self.upload_rule.rule.rule_name,
+            "TriggerDeadLetterQueueUrl": self.trigger_dead_letters.queue_url,
+        }
+        for name, fn in (
+            ("Trigger", self.trigger),
+            ("Validate", self.validate),
+            ("Champion", self.champion),
+            ("Evaluate", self.evaluate),
+            ("Register", self.register),
+        ):
+            outputs[f"{name}FunctionName"] = fn.function.function_name
+        for output_id, value in outputs.items():
+            cdk.CfnOutput(self, output_id, value=value)

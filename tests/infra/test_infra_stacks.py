@@ -1,0 +1,580 @@
+"""CDK assertions on the synthesized stacks: what docs/ARCHITECTURE.md promises is in the templates."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from infra_helpers import PROJECT_ROOT, Synthesized, render
+
+from infra.dataset import read_dataset_facts
+
+# docs/ARCHITECTURE.md "Lambda functions": the environment each handler reads.
+CONTRACT_ENV = {
+    "trigger": {
+        "STATE_MACHINE_ARN", "UPLOAD_PREFIX", "CURATED_BUCKET", "DATASET_NAME",
+        "RETRAIN_COOLDOWN_SECONDS", "ALARM_NAME_PREFIX",
+    },
+    "validate": {"SCHEMA_PATH", "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME"},
+    "champion": {"MODEL_PACKAGE_GROUP", "ENDPOINT_NAME"},
+    "evaluate": {"ARTIFACTS_BUCKET", "GATE_PRIMARY_METRIC", "GATE_THRESHOLDS", "GATE_MAX_REGRESSION"},
+    "register": {"MODEL_PACKAGE_GROUP", "INFERENCE_IMAGE_URI", "CODE_VERSION"},
+    "drift": {
+        "ENDPOINT_NAME", "ARTIFACTS_BUCKET", "CAPTURE_PREFIX", "METRIC_NAMESPACE", "MODEL_NAME",
+        "DRIFT_WINDOW_MINUTES", "DRIFT_MIN_RECORDS", "DRIFT_ALPHA", "DRIFT_MIN_PSI", "DRIFT_MIN_KS",
+    },
+}
+COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "SCHEMA_PATH"}
+FLAT_PATH = re.compile(r"^\$(\.[A-Za-z][A-Za-z0-9_]*)+$")
+
+
+def _env(synthesized: Synthesized, name: str) -> dict[str, str]:
+    return {k: render(v) for k, v in synthesized.functions()[name]["Environment"]["Variables"].items()}
+
+
+def _statements(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for unit, logical_id, resource in synthesized.all_resources():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument")]
+        documents += [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        for document in filter(None, documents):
+            found.extend((f"{unit}/{logical_id}", statement) for statement in document["Statement"])
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- Lambda -----------------------------------------------------------------------------------
+
+
+def test_every_contract_function_exists_with_its_handler(synthesized: Synthesized) -> None:
+    functions = synthesized.functions()
+    assert len(functions) >= 4
+    assert set(functions) == set(CONTRACT_ENV)
+    runtime = synthesized.config.lambda_.runtime
+    for name, properties in functions.items():
+        assert properties["Handler"] == f"functions.{name}.handler.lambda_handler"
+        assert properties["Runtime"] == runtime
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["MemorySize"] == synthesized.config.lambda_.memory_mb
+        assert properties["Timeout"] == synthesized.config.lambda_.timeout_seconds
+        assert "LogGroup" in properties["LoggingConfig"]
+
+
+def test_functions_share_one_code_asset(synthesized: Synthesized) -> None:
+    keys = {render(p["Code"]["S3Key"]) for p in synthesized.functions().values()}
+    assert len(keys) == 1, keys
+
+
+def test_layers_are_the_public_managed_layers(synthesized: Synthesized) -> None:
+    tag = synthesized.config.lambda_.python_tag
+    powertools = (
+        f"arn:<AWS::Partition>:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-{tag}-x86_64:"
+        f"{synthesized.config.lambda_.powertools_layer_version}"
+    )
+    pandas = (
+        f"arn:<AWS::Partition>:lambda:<AWS::Region>:336392948345:layer:AWSSDKPandas-Python{tag.removeprefix('python')}:"
+        f"{synthesized.config.lambda_.pandas_layer_version}"
+    )
+    for name, properties in synthesized.functions().items():
+        layers = [render(layer) for layer in properties["Layers"]]
+        assert layers == ([powertools, pandas] if name == "drift" else [powertools]), name
+
+
+def test_environment_follows_the_contract(synthesized: Synthesized) -> None:
+    for name, keys in CONTRACT_ENV.items():
+        env = _env(synthesized, name)
+        assert keys | COMMON_ENV <= set(env), (name, sorted(keys | COMMON_ENV - set(env)))
+        assert env["SCHEMA_PATH"] == "schema.json"
+        assert env["POWERTOOLS_SERVICE_NAME"] == name
+    config = synthesized.config
+    evaluate = _env(synthesized, "evaluate")
+    assert json.loads(evaluate["GATE_THRESHOLDS"]) == dict(config.gate.thresholds)
+    assert evaluate["GATE_PRIMARY_METRIC"] == config.gate.primary_metric
+    assert float(evaluate["GATE_MAX_REGRESSION"]) == config.gate.max_regression
+    assert evaluate["ARTIFACTS_BUCKET"] == "mlops-artifacts-<AWS::AccountId>-<AWS::Region>"
+    trigger = _env(synthesized, "trigger")
+    assert trigger["RETRAIN_COOLDOWN_SECONDS"] == "3600"
+    assert trigger["ALARM_NAME_PREFIX"] == config.alarm_name
+    assert trigger["UPLOAD_PREFIX"] == config.upload_prefix
+    assert trigger["DATASET_NAME"] == "ai4i2020"
+    assert trigger["STATE_MACHINE_ARN"].startswith("<PipelineStateMachine")
+    drift = _env(synthesized, "drift")
+    assert drift["CAPTURE_PREFIX"] == "datacapture/"
+    assert drift["METRIC_NAMESPACE"] == drift["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/Drift"
+    assert float(drift["DRIFT_ALPHA"]) == config.drift.alpha
+    assert int(drift["DRIFT_MIN_RECORDS"]) == config.drift.min_records
+    assert int(drift["DRIFT_WINDOW_MINUTES"]) == config.drift.window_minutes
+    assert _env(synthesized, "validate")["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/Pipeline"
+    assert _env(synthesized, "register")["INFERENCE_IMAGE_URI"].startswith("<FindInMap:")
+
+
+def test_log_groups_have_retention(synthesized: Synthesized) -> None:
+    for unit in ("pipeline", "monitoring"):
+        for resource in synthesized.resources(unit, "AWS::Logs::LogGroup").values():
+            assert resource["Properties"]["RetentionInDays"] > 0
+
+
+# --- state machine ----------------------------------------------------------------------------
+
+
+def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert definition["StartAt"] == "Validate"
+    expected = {
+        "Validate", "ResolveChampion", "HasChampion?", "TrainWithChampion", "Train", "Evaluate", "Register",
+        "Approved?", "NotifyRejected", "ModelRejected", "CreateModel", "CreateEndpointConfig", "EndpointExists?",
+        "UpdateEndpoint", "CreateEndpoint", "DescribeEndpoint", "EndpointInService?", "WaitForEndpoint",
+        "Deployed", "DeployFailed", "NotifyFailure", "PipelineFailed",
+    }
+    assert expected <= set(states)
+    assert states["ModelRejected"]["Type"] == "Succeed"
+    assert states["Deployed"]["Type"] == "Succeed"
+    assert states["PipelineFailed"]["Type"] == states["DeployFailed"]["Type"] == "Fail"
+    # The execution fails with the original error, e.g. DataValidationError and its message.
+    assert states["PipelineFailed"]["ErrorPath"] == "$.error.Error"
+    assert states["PipelineFailed"]["CausePath"] == "$.error.Cause"
+    assert states["NotifyFailure"]["Next"] == "PipelineFailed"
+    assert states["NotifyFailure"]["Resource"].endswith(":states:::sns:publish")
+
+
+def test_every_task_catches_everything_into_notify_failure(definition: dict[str, Any]) -> None:
+    tasks = {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
+    assert len(tasks) >= 12
+    for name, state in tasks.items():
+        assert state.get("Retry"), f"{name} has no Retry"
+        if name == "NotifyFailure":
+            assert "Catch" not in state  # the failure path cannot catch into itself
+            continue
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
+        retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
+        assert "Lambda.TooManyRequestsException" in retried and "ThrottlingException" in retried
+        assert not retried & {"States.ALL", "States.TaskFailed", "DataValidationError"}, name
+
+
+def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
+    choices = {name: state for name, state in definition["States"].items() if state["Type"] == "Choice"}
+    assert set(choices) == {"HasChampion?", "Approved?", "EndpointExists?", "EndpointInService?"}
+
+    def variables(rule: dict[str, Any]) -> list[str]:
+        nested = [v for key in ("And", "Or") for sub in rule.get(key, []) for v in variables(sub)]
+        found = [rule["Variable"]] if "Variable" in rule else []
+        found += [rule[k] for k in rule if k.endswith("Path") and isinstance(rule[k], str)]
+        return found + nested + (variables(rule["Not"]) if "Not" in rule else [])
+
+    paths = {path for state in choices.values() for rule in state["Choices"] for path in variables(rule)}
+    contract = {"$.champion.found", "$.evaluation.approved", "$.champion.endpointExists", "$.endpoint.EndpointStatus"}
+    assert contract <= paths
+    assert all(FLAT_PATH.match(path) for path in paths), paths
+    assert choices["HasChampion?"]["Default"] == "Train"
+    assert choices["HasChampion?"]["Choices"][0]["Next"] == "TrainWithChampion"
+    assert choices["Approved?"]["Default"] == "NotifyRejected"
+    assert choices["EndpointExists?"]["Choices"][0]["Next"] == "UpdateEndpoint"
+    assert choices["EndpointInService?"]["Default"] == "WaitForEndpoint"
+
+
+@pytest.mark.parametrize("state_name", ["Train", "TrainWithChampion"])
+def test_training_jobs_run_synchronously_in_script_mode(
+    definition: dict[str, Any], synthesized: Synthesized, state_name: str
+) -> None:
+    state = definition["States"][state_name]
+    assert state["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
+    assert state["ResultPath"] == "$.training"
+    assert state["ResultSelector"] == {
+        "jobName.$": "$.TrainingJobName",
+        "modelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
+    }
+    assert state["Next"] == "Evaluate"
+    parameters = state["Parameters"]
+    assert parameters["TrainingJobName.$"] == "States.Format('train-{}', $$.Execution.Name)"
+    assert parameters["AlgorithmSpecification"]["TrainingImage"].endswith(".trainingImage>")
+    assert parameters["OutputDataConfig"]["S3OutputPath"] == "s3://mlops-artifacts-<AWS::AccountId>-<AWS::Region>/training/"
+    hyperparameters = parameters["HyperParameters"]
+    assert json.loads(hyperparameters["sagemaker_program"]) == "pipelines/train.py"
+    assert hyperparameters["sagemaker_submit_directory"].startswith("s3://cdk-")
+    assert hyperparameters["sagemaker_region"] == "<AWS::Region>"
+    for key, value in synthesized.config.training.hyperparameters.items():
+        assert hyperparameters[key] == value
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in parameters["InputDataConfig"]}
+    assert channels["train"]["S3Uri.$"] == "$.validation.snapshot.prefixUri"
+    if state_name == "TrainWithChampion":
+        assert channels["champion"]["S3Uri.$"] == "$.champion.modelDataUrl"
+    else:
+        assert set(channels) == {"train"}
+    assert parameters["ResourceConfig"]["InstanceType"] == synthesized.config.training.instance_type
+    assert parameters["StoppingCondition"]["MaxRuntimeInSeconds"] == synthesized.config.training.max_runtime_seconds
+
+
+def test_lambda_tasks_pass_plain_payloads(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name, result_path in {
+        "Validate": "$.validation", "ResolveChampion": "$.champion", "Evaluate": "$.evaluation",
+        "Register": "$.registration",
+    }.items():
+        # payload_response_only: the function ARN itself is the resource, the result is the plain dict.
+        assert re.match(r"^<\w+Function\w+\.Arn>$", states[name]["Resource"]), states[name]["Resource"]
+        assert states[name]["ResultPath"] == result_path
+    assert states["Evaluate"]["InputPath"] == "$.training" and "Parameters" not in states["Evaluate"]
+    # Parameters, when present, are payload templates (objects), never bare paths.
+    assert all(isinstance(state.get("Parameters", {}), dict) for state in states.values())
+    register = states["Register"]["Parameters"]
+    assert register["executionArn.$"] == "$$.Execution.Id"
+    assert {"reason.$", "data.$", "validation.$", "training.$", "evaluation.$"} <= set(register)
+
+
+def test_deployment_creates_a_captured_endpoint(definition: dict[str, Any], synthesized: Synthesized) -> None:
+    states = definition["States"]
+    model = states["CreateModel"]["Parameters"]
+    assert model["ModelName.$"] == "States.Format('model-{}', $$.Execution.Name)"
+    environment = model["PrimaryContainer"]["Environment"]
+    assert environment["MLOPS_MODEL_SHA256.$"] == "$.evaluation.artifactSha256"
+    assert environment["MLOPS_BASELINE_URI.$"] == "$.evaluation.reports.baseline"
+    assert environment["MLOPS_MODEL_PACKAGE_ARN.$"] == "$.registration.modelPackageArn"
+    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"].startswith("s3://cdk-")
+    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.modelArtifacts"
+
+    config_state = states["CreateEndpointConfig"]
+    assert config_state["Resource"] == "arn:<AWS::Partition>:states:::sagemaker:createEndpointConfig"
+    parameters = config_state["Parameters"]
+    (variant,) = parameters["ProductionVariants"]
+    assert variant["VariantName"] == "AllTraffic"
+    assert variant["InstanceType"] == synthesized.config.serving.instance_type
+    assert variant["InitialInstanceCount"] == synthesized.config.serving.initial_instance_count
+    capture = parameters["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == synthesized.config.serving.capture_sampling_percentage
+    assert capture["DestinationS3Uri"] == "s3://mlops-artifacts-<AWS::AccountId>-<AWS::Region>/datacapture"
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    assert capture["CaptureContentTypeHeader"] == {
+        "CsvContentTypes": ["text/csv"],
+        "JsonContentTypes": ["application/json"],
+    }
+    for name in ("UpdateEndpoint", "CreateEndpoint"):
+        assert states[name]["Parameters"]["EndpointName"] == synthesized.config.endpoint_name
+        assert states[name]["Next"] == "DescribeEndpoint"
+    assert states["DescribeEndpoint"]["Resource"].endswith(":states:::aws-sdk:sagemaker:describeEndpoint")
+    assert states["WaitForEndpoint"] == {
+        "Type": "Wait",
+        "Seconds": synthesized.config.serving.endpoint_poll_seconds,
+        "Next": "DescribeEndpoint",
+    }
+
+
+def test_state_machine_logs_and_traces(synthesized: Synthesized) -> None:
+    synthesized.templates["pipeline"].has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "mlops-pipeline",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": False}),
+        },
+    )
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def _rules(synthesized: Synthesized, unit: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in synthesized.resources(unit, "AWS::Events::Rule").values()]
+
+
+def test_upload_rule_matches_object_created_under_the_prefix(synthesized: Synthesized) -> None:
+    (rule,) = _rules(synthesized, "pipeline")
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert [render(n) for n in pattern["detail"]["bucket"]["name"]] == ["mlops-incoming-<AWS::AccountId>-<AWS::Region>"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": synthesized.config.upload_prefix}]
+    (target,) = rule["Targets"]
+    assert render(target["Arn"]).startswith("<TriggerFunction")
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_drift_alarm_state_change_starts_a_retraining(synthesized: Synthesized) -> None:
+    rules = _rules(synthesized, "monitoring")
+    (alarm_rule,) = [r for r in rules if "EventPattern" in r]
+    pattern = alarm_rule["EventPattern"]
+    assert pattern["source"] == ["aws.cloudwatch"]
+    assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
+    (alarm_id,) = [
+        logical_id
+        for logical_id, alarm in synthesized.resources("monitoring", "AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"].get("AlarmName") == synthesized.config.alarm_name
+    ]
+    assert pattern["resources"] == [{"Fn::GetAtt": [alarm_id, "Arn"]}]
+    (target,) = alarm_rule["Targets"]
+    assert "TriggerFunction" in render(target["Arn"]) and "DeadLetterConfig" in target
+
+
+def test_drift_check_runs_on_the_configured_schedule(synthesized: Synthesized) -> None:
+    (schedule,) = [r for r in _rules(synthesized, "monitoring") if "ScheduleExpression" in r]
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", schedule["ScheduleExpression"])
+    assert match, schedule["ScheduleExpression"]
+    minutes = int(match[1]) * {"minute": 1, "hour": 60, "day": 1440}[match[2].removesuffix("s")]
+    assert minutes == synthesized.config.drift.schedule_minutes
+    (target,) = schedule["Targets"]
+    assert "DriftFunction" in render(target["Arn"])
+
+
+def test_no_custom_resource_for_bucket_notifications(synthesized: Synthesized) -> None:
+    types = {resource["Type"] for _, _, resource in synthesized.all_resources()}
+    assert not [t for t in types if t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource"]
+
+
+# --- buckets, topic, queues -------------------------------------------------------------------
+
+
+def test_buckets_are_private_encrypted_versioned_logged_and_retained(synthesized: Synthesized) -> None:
+    buckets = synthesized.resources("data", "AWS::S3::Bucket")
+    names = {render(b["Properties"]["BucketName"]): logical_id for logical_id, b in buckets.items()}
+    kinds = ("incoming", "curated", "quarantine", "artifacts", "access-logs")
+    assert set(names) == {f"mlops-{kind}-<AWS::AccountId>-<AWS::Region>" for kind in kinds}
+    logs_id = names["mlops-access-logs-<AWS::AccountId>-<AWS::Region>"]
+    for logical_id, bucket in buckets.items():
+        properties = bucket["Properties"]
+        assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+        assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+        (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }
+        if logical_id != logs_id:
+            assert properties["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+    incoming = buckets[names["mlops-incoming-<AWS::AccountId>-<AWS::Region>"]]["Properties"]
+    assert incoming["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
+def test_every_bucket_and_queue_denies_plain_http(synthesized: Synthesized) -> None:
+    tls_only = {
+        "Effect": "Deny",
+        "Action": Match.any_value(),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        "Principal": Match.any_value(),
+        "Resource": Match.any_value(),
+    }
+    for unit, resource_type, policy_type, key in (
+        ("data", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "Bucket"),
+        ("pipeline", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues"),
+        ("monitoring", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues"),
+    ):
+        owners = set(synthesized.resources(unit, resource_type))
+        protected = set()
+        for policy in synthesized.resources(unit, policy_type).values():
+            statements = policy["Properties"]["PolicyDocument"]["Statement"]
+            if any(s["Effect"] == "Deny" and s.get("Condition") == tls_only["Condition"] for s in statements):
+                targets = _as_list(policy["Properties"][key])
+                protected |= {t["Ref"] for t in targets}
+        assert owners == protected, (unit, owners - protected)
+        synthesized.templates[unit].has_resource_properties(
+            policy_type, {"PolicyDocument": {"Statement": Match.array_with([Match.object_like(tls_only)])}}
+        )
+
+
+def test_dead_letter_queues_are_encrypted_and_alarmed(synthesized: Synthesized) -> None:
+    for unit in ("pipeline", "monitoring"):
+        queues = synthesized.resources(unit, "AWS::SQS::Queue")
+        assert queues
+        for queue in queues.values():
+            assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        watched = {
+            d["Value"]["Fn::GetAtt"][0]
+            for alarm in synthesized.resources(unit, "AWS::CloudWatch::Alarm").values()
+            if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            for d in alarm["Properties"]["Dimensions"]
+        }
+        assert watched == set(queues), unit
+
+
+def test_failed_async_invocations_are_parked_not_dropped(synthesized: Synthesized) -> None:
+    configs = {}
+    for unit in ("pipeline", "monitoring"):
+        for config in synthesized.resources(unit, "AWS::Lambda::EventInvokeConfig").values():
+            properties = config["Properties"]
+            name = render(properties["FunctionName"])
+            configs[name] = properties["DestinationConfig"]["OnFailure"]["Destination"]
+    assert len(configs) == 2  # trigger (uploads, drift alarms) and drift (schedule)
+    assert all(destination["Fn::GetAtt"][1] == "Arn" for destination in configs.values())
+
+
+def test_topic_is_encrypted_with_a_rotating_customer_key(synthesized: Synthesized) -> None:
+    template = synthesized.templates["pipeline"]
+    (key_id,) = synthesized.resources("pipeline", "AWS::KMS::Key")
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties(
+        "AWS::SNS::Topic", {"TopicName": "mlops-notifications", "KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                        Match.object_like(
+                            {"Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish"}
+                        ),
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_model_package_group_is_named_after_the_model(synthesized: Synthesized) -> None:
+    synthesized.templates["pipeline"].has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": synthesized.config.model_name}
+    )
+
+
+# --- IAM --------------------------------------------------------------------------------------
+
+
+def test_no_allow_statement_grants_every_action(synthesized: Synthesized) -> None:
+    for where, statement in _statements(synthesized):
+        if statement["Effect"] != "Allow":
+            continue
+        for action in _as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (where, action)
+
+
+def test_roles_use_no_aws_managed_policies(synthesized: Synthesized) -> None:
+    for unit, logical_id, resource in synthesized.all_resources():
+        if resource["Type"] == "AWS::IAM::Role":
+            assert "ManagedPolicyArns" not in resource["Properties"], f"{unit}/{logical_id}"
+
+
+def test_pass_role_is_scoped_to_the_sagemaker_role(synthesized: Synthesized) -> None:
+    (role_id,) = [
+        logical_id
+        for logical_id, role in synthesized.resources("pipeline", "AWS::IAM::Role").items()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "sagemaker.amazonaws.com"}
+    ]
+    pass_role = [s for _, s in _statements(synthesized) if "iam:PassRole" in _as_list(s["Action"])]
+    assert pass_role
+    for statement in pass_role:
+        assert statement["Action"] == "iam:PassRole"
+        assert statement["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_sagemaker_role_reads_and_writes_only_its_prefixes(synthesized: Synthesized) -> None:
+    (policy,) = [
+        p for logical_id, p in synthesized.resources("pipeline", "AWS::IAM::Policy").items()
+        if logical_id.startswith("SageMakerExecution")
+    ]
+    grants = {}
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        for action in _as_list(statement["Action"]):
+            grants.setdefault(action, set()).update(render(r) for r in _as_list(statement["Resource"]))
+    artifacts = "arn:<AWS::Partition>:s3:::mlops-artifacts-<AWS::AccountId>-<AWS::Region>"
+    assert grants["s3:PutObject"] == {f"{artifacts}/training/*", f"{artifacts}/datacapture/*"}
+    curated = "arn:<AWS::Partition>:s3:::mlops-curated-<AWS::AccountId>-<AWS::Region>"
+    assert f"{curated}/snapshots/*" in grants["s3:GetObject"]
+    assert all("repository/sagemaker-scikit-learn" in r for r in grants["ecr:BatchGetImage"])
+    assert "s3:DeleteObject" not in grants
+
+
+def test_custom_endpoint_config_state_has_its_own_grant(synthesized: Synthesized) -> None:
+    """CDK adds no policy for a CustomState: the CreateEndpointConfig permission is explicit."""
+    statements = [
+        s for where, s in _statements(synthesized) if where.startswith("pipeline/PipelineStateMachineRoleDefaultPolicy")
+    ]
+    granted = [
+        render(s["Resource"]) for s in statements if "sagemaker:CreateEndpointConfig" in _as_list(s["Action"])
+    ]
+    assert granted == ["arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint-config/config-*"]
+
+
+def test_state_machine_can_encrypt_for_the_topic(synthesized: Synthesized) -> None:
+    (key_id,) = synthesized.resources("pipeline", "AWS::KMS::Key")
+    statements = [
+        s for where, s in _statements(synthesized) if where.startswith("pipeline/PipelineStateMachineRoleDefaultPolicy")
+    ]
+    assert any(
+        set(_as_list(s["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+        and s["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        for s in statements
+    )
+
+
+# --- monitoring -------------------------------------------------------------------------------
+
+
+def test_drift_alarm_follows_the_config(synthesized: Synthesized) -> None:
+    alarm = synthesized.config.drift.alarm
+    outputs = synthesized.json["pipeline"]["Outputs"].values()
+    (topic_import,) = [v for v in outputs if v.get("Export") and "Notifications" in json.dumps(v)]
+    synthesized.templates["monitoring"].has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "mlops-ai4i-failure-drift",
+            "Namespace": "MLOps/Drift",
+            "MetricName": "DriftDetected",
+            "Dimensions": [{"Name": "Model", "Value": "ai4i-failure"}],
+            "Statistic": "Maximum",
+            "Period": alarm.period_seconds,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.datapoints_to_alarm,
+            "Threshold": alarm.threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Fn::ImportValue": topic_import["Export"]["Name"]}],
+        },
+    )
+
+
+def test_dashboard_shows_drift_per_feature_runs_and_serving(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.resources("monitoring", "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "mlops-ai4i-failure"
+    body = render(dashboard["Properties"]["DashboardBody"])
+    for feature in read_dataset_facts(synthesized.config.schema_path(PROJECT_ROOT)).features:
+        assert json.dumps(feature)[1:-1] in body, feature
+    for needle in (
+        "FeaturePSI", "DriftDetected", "ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
+        "Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "AllTraffic", "AWS/SageMaker", "AWS/States",
+    ):
+        assert needle in body, needle
+
+
+# --- images and outputs -----------------------------------------------------------------------
+
+
+def test_images_are_mapped_per_region(synthesized: Synthesized) -> None:
+    (mapping,) = synthesized.json["pipeline"]["Mappings"].values()
+    assert len(mapping) >= 20
+    row = mapping["us-east-1"]
+    version = synthesized.config.training.framework_version
+    registry = "683313688378.dkr.ecr.us-east-1.amazonaws.com"
+    assert row["trainingImage"] == f"{registry}/sagemaker-scikit-learn:{version}-cpu-py3"
+    assert row["inferenceImage"].endswith(f"sagemaker-scikit-learn:{version}-cpu-py3")
+
+
+@pytest.mark.parametrize(
+    ("unit", "names"),
+    [
+        ("data", {"IncomingBucketName", "CuratedBucketName", "QuarantineBucketName", "ArtifactsBucketName"}),
+        (
+            "pipeline",
+            {
+                "StateMachineArn", "NotificationsTopicArn", "ModelPackageGroupName", "EndpointName",
+                "TriggerFunctionName", "ValidateFunctionName", "ChampionFunctionName", "EvaluateFunctionName",
+                "RegisterFunctionName", "SageMakerRoleArn",
+            },
+        ),
+        ("monitoring", {"DriftFunctionName", "DriftAlarmName", "DashboardName"}),
+    ],
+)
+def test_outputs_have_stable_export_free_names(synthesized: Synthesized, unit: str, names: set[str]) -> None:
+    outputs = synthesized.json[unit]["Outputs"]
+    assert names <= set(outputs)
+    assert all("Export" not in outputs[name] for name in names)
