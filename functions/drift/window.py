@@ -6,7 +6,7 @@ ended (``drift/<endpoint>/state.json``), so no capture is read twice or skipped,
 schedule actually fires. ``windowEnd`` is "now" minus a short settle lag, rounded down to the
 second (LastModified has one-second resolution), so a file still being written when the window
 closes falls into the next window rather than being missed. The lag is `DRIFT_SETTLE_SECONDS`
-(default two minutes); the local demo, which compresses time, sets it to zero.
+(default two minutes); the local demo, which compresses time, sets it to one second.
 
 A window with too few records does not advance the state: its records are carried over and
 accumulate until a verdict is possible. An explicit ``windowStart``/``windowEnd`` in the event (a

@@ -54,8 +54,9 @@ def merged_context(root: Path, options: DemoOptions) -> dict[str, Any]:
     """cdk.json's `mlops` context with the demo's overrides applied (dotted keys)."""
     config = copy.deepcopy(json.loads((root / "cdk.json").read_text())["context"]["mlops"])
     # The demo compresses time: it fires the drift schedule itself right after the traffic, so the
-    # drift function must not hold back the last two minutes of capture as it does in AWS.
-    overrides = {"drift.settleSeconds": 0, **options.context}
+    # drift function holds back one second of capture (S3's LastModified resolution) instead of two
+    # minutes; `_drift_check` waits two seconds before firing so the window holds all the traffic.
+    overrides = {"drift.settleSeconds": 1, **options.context}
     if options.schema:
         overrides["schemaFile"] = str(options.schema.resolve())
     for dotted, value in overrides.items():
@@ -170,7 +171,7 @@ def _predict(cloud: LocalCloud, resources: summary.Resources, schema: Any, rows:
 
 def _drift_check(cloud: LocalCloud, resources: summary.Resources, console: Console) -> None:
     with console.step("Drift schedule fires: drift function compares the window with the baseline") as step:
-        time.sleep(1.1)  # S3 LastModified has one-second resolution; the window ends on a whole second
+        time.sleep(2.0)  # the window ends a settle second before now, on a whole second
         cloud.fire_schedule(resources.drift_schedule_rule)
         reports = summary.drift_reports(cloud, resources)
         latest = reports[-1]["report"] if reports else {}

@@ -27,6 +27,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.kms.models import Key as KmsKey
 from moto.s3.models import FakeBucket, s3_backends
 from moto.stepfunctions import models as sfn_models
+from moto.stepfunctions import responses as _sfn_api  # noqa: F401 - bind its backend name before any patch
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 
@@ -266,10 +267,11 @@ def install() -> None:
     FakeBucket.create_from_cloudformation_json = classmethod(
         lambda cls, *args, **kwargs: _bucket_with_all_properties(*args, **kwargs)
     )
-    # moto's StateMachine CloudFormation code looks up this module global at call time.
     KmsKey.create_from_cloudformation_json = classmethod(
         lambda cls, *args, **kwargs: _kms_key_with_cloudformation_tags(*args, **kwargs)
     )
+    # moto's StateMachine CloudFormation code looks up this module global at call time (the API
+    # module, imported above, has already bound its own reference to the original).
     sfn_models.stepfunctions_backends = stepfunctions_parser_backends
     _refresh_model_registry()
 
