@@ -20,13 +20,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import random
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout, suppress
+from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +39,8 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
+from mlops.local.adapters.process import patched_environ, split_s3_uri
 from mlops.local.constants import REGION
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 class InvocationError(JsonRESTError):
@@ -95,7 +89,7 @@ class EndpointServer:
         container = model.primary_container or (model.containers or [{}])[0]
         output = io.StringIO()
         try:
-            with EXECUTION_LOCK, _environment(container.get("Environment", {})), redirect_stdout(output):
+            with EXECUTION_LOCK, patched_environ(container.get("Environment", {})), redirect_stdout(output):
                 inference, loaded = self._load(variant["ModelName"], container)
                 request = inference.input_fn(body.decode("utf-8"), content_type)
                 prediction = inference.predict_fn(request, loaded)
@@ -120,7 +114,7 @@ class EndpointServer:
             model_dir, code_dir = model_root / "model", model_root / "code"
             for uri, target in ((container["ModelDataUrl"], model_dir),
                                 (environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir)):
-                bucket, key = _split_s3(uri)
+                bucket, key = split_s3_uri(uri)
                 data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                     archive.extractall(target, filter="data")
@@ -145,7 +139,7 @@ class EndpointServer:
             )
         now = datetime.now(UTC)
         record["eventMetadata"] = {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        bucket, prefix = _split_s3(capture["DestinationS3Uri"])
+        bucket, prefix = split_s3_uri(capture["DestinationS3Uri"])
         key = "/".join(
             part for part in (prefix.rstrip("/"), endpoint_name, variant, now.strftime("%Y/%m/%d/%H"),
                               f"{now.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl") if part
@@ -183,18 +177,6 @@ def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]
     return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update({key: str(value) for key, value in values.items()})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 _ORIGINAL_INVOKE = SageMakerRuntimeResponse.invoke_endpoint

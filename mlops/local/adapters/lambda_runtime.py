@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 
 from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
+from mlops.local.adapters.process import patched_environ
 
 # Accounts that publish the public managed layers this project uses; their contents are installed
 # in the local Python environment (see the `lambda` extra in pyproject.toml).
@@ -192,19 +192,13 @@ class InProcessLambdaRuntime:
             # No X-Ray daemon here: an enabled tracer would patch botocore for the whole process.
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
-        saved = {key: os.environ.get(key) for key in overrides}
         saved_stdout = sys.stdout
-        os.environ.update(overrides)
         sys.stdout = self._sink
         try:
-            yield
+            with patched_environ(overrides):
+                yield
         finally:
             sys.stdout = saved_stdout
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 _ORIGINAL_INVOKE = LambdaFunction._invoke_lambda

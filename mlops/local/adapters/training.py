@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 
+from mlops.local.adapters.process import split_s3_uri
 from mlops.local.constants import REGION
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -40,13 +41,6 @@ _FRAMEWORK_HYPERPARAMETERS = {
     "sagemaker_container_log_level",
     "sagemaker_job_name",
 }
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
 
 
 def _unquote(value: str) -> str:
@@ -116,7 +110,7 @@ class TrainingJobRunner:
             directory.mkdir(parents=True, exist_ok=True)
 
         job.secondary_status = "Downloading"
-        bucket, key = _split_s3(submit_dir)
+        bucket, key = split_s3_uri(submit_dir)
         with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as archive:
             archive.extractall(code_dir, filter="data")
 
@@ -172,7 +166,7 @@ class TrainingJobRunner:
             raise RuntimeError(f"AlgorithmError: {reason}")
 
         job.secondary_status = "Uploading"
-        out_bucket, out_key = _split_s3(job.model_artifacts["S3ModelArtifacts"])
+        out_bucket, out_key = split_s3_uri(job.model_artifacts["S3ModelArtifacts"])
         s3.put_object(Bucket=out_bucket, Key=out_key, Body=_tar_directory(model_dir))
         s3.put_object(
             Bucket=out_bucket, Key=out_key.rsplit("/", 1)[0] + "/output.tar.gz", Body=_tar_directory(output_data_dir)
@@ -180,7 +174,7 @@ class TrainingJobRunner:
 
     @staticmethod
     def _download_prefix(s3: Any, uri: str, target: Path) -> None:
-        bucket, prefix = _split_s3(uri)
+        bucket, prefix = split_s3_uri(uri)
         paginator = s3.get_paginator("list_objects_v2")
         found = False
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
