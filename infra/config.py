@@ -125,6 +125,7 @@ class DriftConfig:
     alpha: float
     min_psi: float
     min_ks: float
+    min_prediction_psi: float
     metric_namespace: str
     alarm: DriftAlarmConfig
 
@@ -331,6 +332,7 @@ def _drift(reader: _Reader) -> DriftConfig:
         raise ConfigError(f"{reader.path('alpha')}: a significance level lies strictly between 0 and 1")
     min_psi = reader.number("minPsi", 0.0)
     min_ks = reader.number("minKs", 0.0, 1.0)
+    min_prediction_psi = reader.number("minPredictionPsi", 0.0)
     namespace = reader.string("metricNamespace")
     if namespace.startswith("AWS/") or len(namespace) > 255:
         raise ConfigError(f"{reader.path('metricNamespace')}: {namespace!r} is reserved or too long")
@@ -342,6 +344,7 @@ def _drift(reader: _Reader) -> DriftConfig:
         alpha=alpha,
         min_psi=min_psi,
         min_ks=min_ks,
+        min_prediction_psi=min_prediction_psi,
         metric_namespace=namespace,
         alarm=_alarm(reader.child("alarm")),
     )

@@ -42,6 +42,7 @@ class DriftSettings:
                 alpha=env_float("DRIFT_ALPHA"),
                 min_psi=env_float("DRIFT_MIN_PSI"),
                 min_ks=env_float("DRIFT_MIN_KS"),
+                min_prediction_psi=env_float("DRIFT_MIN_PREDICTION_PSI", 0.1),
                 min_records=env_int("DRIFT_MIN_RECORDS"),
             )
         except ValueError as exc:  # DriftConfig's own range checks

@@ -84,6 +84,7 @@ class DriftMonitoring(Construct):
                 "DRIFT_ALPHA": repr(drift.alpha),
                 "DRIFT_MIN_PSI": repr(drift.min_psi),
                 "DRIFT_MIN_KS": repr(drift.min_ks),
+                "DRIFT_MIN_PREDICTION_PSI": repr(drift.min_prediction_psi),
                 "METRIC_NAMESPACE": drift.metric_namespace,
                 "MODEL_NAME": config.model_name,
             },

@@ -117,10 +117,12 @@ def run_demo(options: DemoOptions) -> DemoResult:
             report["phases"].append(_predict(cloud, resources, schema, rows, options, console, "in-distribution",
                                              seed=2))
             _drift_check(cloud, resources, console)
-            shift = traffic.plan_shift(schema, rows)
+            importance = summary.serving_baseline(cloud, resources).get("importance")
+            shift = traffic.plan_shift(schema, rows, importance)
             console.heading(f"4. Drift: shifted traffic ({shift.describe()})")
-            report["phases"].append(_predict(cloud, resources, schema, traffic.apply_shift(rows, shift), options,
-                                             console, "shifted", seed=3, shift=shift))
+            shifted = traffic.apply_shift(schema, rows, shift)
+            report["phases"].append(_predict(cloud, resources, schema, shifted, options, console, "shifted",
+                                             seed=3, shift=shift))
             known = {e["name"] for e in summary.executions(cloud, resources)}
             _drift_check(cloud, resources, console)
             if len(summary.executions(cloud, resources)) > len(known):
@@ -202,6 +204,7 @@ def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str
         "alarmTransitions": summary.alarm_history(cloud, resources),
         "drift": [{"key": d["key"], "verdict": d["report"].get("verdict"), "records": d["report"].get("records"),
                    "driftShare": d["report"].get("drift_share"),
+                   "predictionPsi": d["report"].get("prediction_psi"),
                    "drifted": [f["name"] for f in d["report"].get("features", []) if f.get("drifted")]}
                   for d in drift],
         "lambdaInvocations": len(cloud.lambdas.invocations),
@@ -241,7 +244,8 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
     for t in result["alarmTransitions"]:
         console.line(f"  alarm {t['alarm']}: {t['from']} -> {t['to']} at {t['at']}")
     for d in result["drift"]:
-        console.line(f"  drift window: verdict={d['verdict']} records={d['records']} share={d['driftShare']}"
-                     f" drifted={', '.join(d['drifted']) or '-'}")
+        psi = "-" if d["predictionPsi"] is None else f"{d['predictionPsi']:.3f}"
+        console.line(f"  drift window: verdict={d['verdict']:<17} records={d['records']:<4} "
+                     f"share={d['driftShare']:.2f} prediction PSI={psi} drifted={', '.join(d['drifted']) or '-'}")
     if result.get("driftReportHtml"):
         console.line(f"  drift report (open in a browser): {result['driftReportHtml']}")

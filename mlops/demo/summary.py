@@ -117,6 +117,16 @@ def endpoint(cloud: LocalCloud, resources: Resources) -> dict[str, Any] | None:
     }
 
 
+def serving_baseline(cloud: LocalCloud, resources: Resources) -> dict[str, Any]:
+    """The drift baseline of the model the endpoint serves (its `MLOPS_BASELINE_URI`)."""
+    sagemaker = cloud.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(
+        EndpointConfigName=sagemaker.describe_endpoint(EndpointName=resources.endpoint_name)["EndpointConfigName"]
+    )
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    return _read_json(cloud, model["PrimaryContainer"]["Environment"]["MLOPS_BASELINE_URI"])
+
+
 def count_objects(cloud: LocalCloud, bucket: str, prefix: str) -> int:
     paginator = cloud.client("s3").get_paginator("list_objects_v2")
     return sum(len(page.get("Contents", [])) for page in paginator.paginate(Bucket=bucket, Prefix=prefix))

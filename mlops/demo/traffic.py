@@ -1,10 +1,10 @@
 """Prediction traffic for the demo, built from the dataset through its schema.
 
 Requests are headerless CSV rows of the schema's features in schema order (the inference
-contract). The drift phase's shift is generic, not tied to a dataset: it moves the first
-`count` numeric features of the schema up by `sigmas` of their standard deviation in the data
-(for the AI4I data: air and process temperature, +1 standard deviation each, the direction in
-which those temperatures really drift later in the file).
+contract). The drift phase's shift is generic, not tied to a dataset: it moves the `count` numeric features
+the serving model leans on most (permutation importance, from its drift baseline) up by `sigmas`
+of their standard deviation in the data. A shift of features the model barely uses would be drift
+it absorbs, which the drift verdict reports without alarming; the demo wants the alarm.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import csv
 import io
 import random
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +48,12 @@ def write_csv(rows: Sequence[dict[str, str]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plan_shift(schema: DatasetSchema, rows: Sequence[dict[str, str]], *, count: int = 2,
-               sigmas: float = 1.0) -> Shift:
-    names = tuple(column.name for column in schema.numeric_features[:count])
+def plan_shift(schema: DatasetSchema, rows: Sequence[dict[str, str]], importance: Mapping[str, float] | None = None,
+               *, count: int = 2, sigmas: float = 1.0) -> Shift:
+    """The `count` most important numeric features (schema order without importances), +`sigmas` SD."""
+    numeric = [column.name for column in schema.numeric_features]
+    ranked = sorted(numeric, key=lambda name: -(importance or {}).get(name, 0.0))
+    names = tuple(ranked[:count])
     offsets = []
     for name in names:
         values = [float(row[name]) for row in rows if row.get(name) not in (None, "")]
@@ -58,12 +61,15 @@ def plan_shift(schema: DatasetSchema, rows: Sequence[dict[str, str]], *, count: 
     return Shift(features=names, offsets=tuple(offsets), sigmas=sigmas)
 
 
-def apply_shift(rows: Iterable[dict[str, str]], shift: Shift) -> list[dict[str, str]]:
+def apply_shift(schema: DatasetSchema, rows: Iterable[dict[str, str]], shift: Shift) -> list[dict[str, str]]:
+    """Shifted copies of the rows; integer columns stay integers (the schema is the contract)."""
+    integer = {column.name for column in schema.numeric_features if column.type == "integer"}
     shifted = []
     for row in rows:
         moved = dict(row)
         for name, offset in zip(shift.features, shift.offsets, strict=True):
-            moved[name] = f"{float(row[name]) + offset:.4f}"
+            value = float(row[name]) + offset
+            moved[name] = str(round(value)) if name in integer else f"{value:.4f}"
         shifted.append(moved)
     return shifted
 

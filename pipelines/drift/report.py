@@ -36,6 +36,7 @@ _KNOWN_KEYS = frozenset(
 )
 _HEADLINES = {
     "drift": "Drift detected",
+    "absorbed": "Drift the model absorbs",
     "no_drift": "No drift",
     "insufficient_data": "Insufficient data: no verdict",
 }
@@ -53,7 +54,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max
 color:#1f2328}
 header{padding:20px 24px;border-radius:8px;margin:16px 0;color:#fff}
 header h1{margin:0 0 6px;font-size:1.6rem}header p{margin:0}
-.drift{background:#c62828}.no_drift{background:#2e7d32}.insufficient_data{background:#8d6e00}
+.drift{background:#c62828}.absorbed{background:#ef6c00}.no_drift{background:#2e7d32}.insufficient_data{background:#8d6e00}
 table{border-collapse:collapse;width:100%;font-size:.88rem;margin:12px 0}
 th,td{border-bottom:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}tr.drifted td{background:#fdecea}
@@ -98,6 +99,12 @@ def _headline(report: Mapping[str, Any], verdict: str) -> str:
     records = report.get("records", 0)
     if verdict == "drift":
         detail = f"{len(drifted)} of {len(features)} features drifted: {', '.join(map(str, drifted))}."
+    elif verdict == "absorbed":
+        psi = report.get("prediction_psi")
+        detail = (
+            f"{len(drifted)} of {len(features)} features drifted ({', '.join(map(str, drifted))}), but the "
+            f"model's predictions did not move (prediction PSI {psi:.3g}): no alarm."
+        )
     elif verdict == "no_drift":
         detail = f"None of {len(features)} features drifted in {records} records."
     else:

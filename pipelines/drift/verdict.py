@@ -14,10 +14,21 @@ How a feature is judged
     A p-value alone is not enough: with enough rows every harmless wobble is significant (on AI4I the
     temperatures in file order give KS p-values below 1e-17 while the model's accuracy is unchanged).
 
+The verdict: drift that matters
+    ``drift``
+        At least one feature drifted **and** the drift reaches the model: the window's predictions
+        moved (``prediction_psi >= min_prediction_psi``), or no predictions were captured to tell
+        (then feature drift alone decides). ``drift_detected`` is true exactly for this verdict, and
+        it is the alarm signal (``DriftDetected`` metric) that starts a retraining.
+    ``absorbed``
+        Features drifted but the model's output distribution did not move: drift the model absorbs
+        (on AI4I, the real temperature drift in file order). Reported, charted, not alarmed.
+        ``min_prediction_psi = 0`` turns this gate off.
+
 How the report is meant to be read
-    ``drift_detected``
-        At least one input distribution moved by a material amount. This is the alarm signal
-        (``DriftDetected`` metric); it says *the world changed*, not *the model got worse*.
+    ``drifted_features``
+        The inputs that moved by a material amount; it says *the world changed*, not *the model got
+        worse*.
     ``drift_share``
         Drifting features / monitored features: how broad the change is.
     ``impact``
@@ -34,9 +45,8 @@ How the report is meant to be read
     Measured on AI4I in file order (model fitted on a random 4,000 of the first 5,000 rows, baseline
     predictions from the other 1,000): every later 500-row window is ``drift`` on both temperatures
     with an impact of about 0.3, yet its prediction PSI stays at 0.03-0.13 and its ROC-AUC at
-    0.90-0.99 -- the real but harmless drift of data/README.md. So: ``drift_detected`` with a small
-    prediction PSI calls for a look, not necessarily a retraining; a large prediction PSI (or a large
-    impact) together with ``drift_detected`` is the case retraining is for.
+    0.90-0.99 -- the real but harmless drift of data/README.md. That is why the verdict is
+    ``absorbed``, not ``drift``, when the predictions hold still.
 
 Defined behaviour on awkward windows (never a crash, never NaN)
     Fewer than ``min_records`` rows: verdict ``insufficient_data``, ``drift_detected`` false, feature
@@ -69,7 +79,7 @@ from pipelines.drift.stats import (
 
 __all__ = ["DriftConfig", "DriftReport", "FeatureDrift", "assess_drift"]
 
-Verdict = Literal["drift", "no_drift", "insufficient_data"]
+Verdict = Literal["drift", "absorbed", "no_drift", "insufficient_data"]
 Kind = Literal["numeric", "categorical"]
 UNSEEN_LABEL = "(unseen)"
 
@@ -79,13 +89,16 @@ class DriftConfig:
     """Thresholds of the verdict (``cdk.json`` ``mlops.drift``; reach the Lambda as ``DRIFT_*``).
 
     ``alpha`` is the family-wise significance level per window; ``min_psi`` and ``min_ks`` are the
-    smallest changes worth an alarm; ``min_records`` the smallest window worth a verdict.
+    smallest changes worth an alarm; ``min_records`` the smallest window worth a verdict;
+    ``min_prediction_psi`` the smallest move of the model's predictions that makes feature drift
+    alarm-worthy (0 alarms on feature drift alone).
     """
 
     alpha: float = 0.01
     min_psi: float = 0.1
     min_ks: float = 0.12
     min_records: int = 200
+    min_prediction_psi: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -94,6 +107,8 @@ class DriftConfig:
             raise ValueError(f"min_psi must be a non-negative number, got {self.min_psi!r}")
         if not 0.0 <= self.min_ks <= 1.0:
             raise ValueError(f"min_ks must be in [0, 1], got {self.min_ks!r}")
+        if not (math.isfinite(self.min_prediction_psi) and self.min_prediction_psi >= 0.0):
+            raise ValueError(f"min_prediction_psi must be a non-negative number, got {self.min_prediction_psi!r}")
         if isinstance(self.min_records, bool) or not isinstance(self.min_records, int) or self.min_records < 1:
             raise ValueError(f"min_records must be a positive integer, got {self.min_records!r}")
 
@@ -186,13 +201,10 @@ def assess_drift(
     )
     drifted = [f.name for f in features if f.drifted]
     prediction_psi, prediction_proportions = _prediction_psi(baseline.get("prediction"), predictions)
-    if not enough:
-        verdict: Verdict = "insufficient_data"
-    else:
-        verdict = "drift" if drifted else "no_drift"
+    verdict = _verdict(enough, drifted, prediction_psi, config)
     return DriftReport(
         verdict=verdict,
-        drift_detected=bool(drifted),
+        drift_detected=verdict == "drift",
         drift_share=len(drifted) / monitored,
         records=records,
         features=features,
@@ -202,6 +214,16 @@ def assess_drift(
         prediction_proportions=prediction_proportions,
         config=config,
     )
+
+
+def _verdict(enough: bool, drifted: list[str], prediction_psi: float | None, config: DriftConfig) -> Verdict:
+    if not enough:
+        return "insufficient_data"
+    if not drifted:
+        return "no_drift"
+    if prediction_psi is not None and prediction_psi < config.min_prediction_psi:
+        return "absorbed"
+    return "drift"
 
 
 def _monitored(baseline: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:

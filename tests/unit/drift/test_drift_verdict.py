@@ -229,7 +229,13 @@ def test_config_is_validated(kwargs) -> None:
 
 def test_report_document_names_its_thresholds(baseline, make_window) -> None:
     document = assess_drift(baseline, make_window(500, seed=13, shift=1.0)).to_dict()
-    assert document["config"] == {"alpha": 0.01, "min_psi": 0.1, "min_ks": 0.12, "min_records": 200}
+    assert document["config"] == {
+        "alpha": 0.01,
+        "min_psi": 0.1,
+        "min_ks": 0.12,
+        "min_records": 200,
+        "min_prediction_psi": 0.1,
+    }
     assert document["drifted_features"] == ["x"]
     assert set(document["features"][0]) >= {
         "name",
@@ -245,3 +251,25 @@ def test_report_document_names_its_thresholds(baseline, make_window) -> None:
         "missing_fraction",
         "window_proportions",
     }
+
+
+def test_feature_drift_the_predictions_do_not_feel_is_absorbed_not_alarmed(baseline, make_window) -> None:
+    """Input drift with unmoved predictions is reported but does not feed the alarm; moved
+    predictions (or none captured) make the same feature drift an alarm."""
+    window = make_window(500, seed=21, shift=1.0)
+    base_predictions = baseline["prediction"]
+    assert base_predictions, "the fixture baseline carries a prediction distribution"
+    calm = np.random.default_rng(5).beta(2.0, 5.0, size=500)  # the baseline's prediction distribution
+    alarmed = np.random.default_rng(5).beta(5.0, 2.0, size=500)
+
+    absorbed = assess_drift(baseline, window, predictions=calm)
+    moved = assess_drift(baseline, window, predictions=alarmed)
+    unknown = assess_drift(baseline, window)
+    gate_off = assess_drift(baseline, window, predictions=calm, config=DriftConfig(min_prediction_psi=0.0))
+
+    assert absorbed.drifted_features == ("x",)
+    assert (absorbed.verdict, absorbed.drift_detected) == ("absorbed", False)
+    assert absorbed.prediction_psi is not None and absorbed.prediction_psi < 0.1
+    assert (moved.verdict, moved.drift_detected) == ("drift", True)
+    assert (unknown.verdict, unknown.drift_detected) == ("drift", True)
+    assert (gate_off.verdict, gate_off.drift_detected) == ("drift", True)
