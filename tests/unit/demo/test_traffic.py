@@ -1,0 +1,52 @@
+"""The demo's traffic: schema-ordered CSV requests and a shift that keeps the schema's types."""
+
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from mlops.demo import traffic
+from pipelines.schema import load_schema
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_schema(ROOT / "schemas" / "ai4i2020.schema.json")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return traffic.sample_rows(traffic.read_rows(ROOT / "data" / "ai4i2020.csv"), 300, seed=1)
+
+
+def test_requests_hold_the_features_in_schema_order_without_header(schema, rows):
+    bodies = traffic.csv_requests(schema, rows, batch_size=128)
+    assert [len(b.decode().splitlines()) for b in bodies] == [128, 128, 44]
+    first = bodies[0].decode().splitlines()[0].split(",")
+    assert first == [rows[0][name] for name in schema.feature_names]
+    assert "Machine failure" not in schema.feature_names and "UDI" not in schema.feature_names
+
+
+def test_shift_moves_the_most_important_features_and_keeps_integers_integers(schema, rows):
+    importance = {"Torque [Nm]": 0.5, "Tool wear [min]": 0.3, "Air temperature [K]": 0.01}
+    shift = traffic.plan_shift(schema, rows, importance, count=2, sigmas=1.0)
+    assert shift.features == ("Torque [Nm]", "Tool wear [min]")
+    assert 8 < shift.offsets[0] < 12 and 50 < shift.offsets[1] < 75  # about one standard deviation
+    moved = traffic.apply_shift(schema, rows, shift)
+    assert moved[0]["Tool wear [min]"] == str(round(int(rows[0]["Tool wear [min]"]) + shift.offsets[1]))
+    assert float(moved[0]["Torque [Nm]"]) == pytest.approx(float(rows[0]["Torque [Nm]"]) + shift.offsets[0], abs=1e-3)
+    assert moved[0]["Air temperature [K]"] == rows[0]["Air temperature [K]"]
+
+
+def test_without_importances_the_schema_order_decides(schema, rows):
+    assert traffic.plan_shift(schema, rows).features == ("Air temperature [K]", "Process temperature [K]")
+
+
+def test_demo_refuses_data_without_its_schema(tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    data.write_text("a,b\n1,2\n")
+    assert main(["demo", "--data", str(data)]) == 2
+    assert "--data needs --schema" in capsys.readouterr().err
+    assert main(["demo", "--data", str(tmp_path / "missing.csv"), "--schema", str(data)]) == 2
