@@ -234,6 +234,8 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
     for v in result["modelVersions"]:
         metrics = ", ".join(f"{k}={v_:.3f}" for k, v_ in v["metrics"].items() if isinstance(v_, int | float))
         console.line(f"    v{v['version']}: {v['approval']:<9} reason={v['reason']}  {metrics}")
+        for failed in (r for r in v["gate"] if r.startswith("FAIL")):
+            console.line(f"        {failed}")
     served = result["endpoint"]
     if served:
         console.line(f"  endpoint: {served['name']} {served['status']} serving {served['model']}"

@@ -78,7 +78,9 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
     for package in sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0)):
         described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
         metadata = described.get("CustomerMetadataProperties", {})
-        metrics = _read_json(cloud, described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+        metrics_uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+        metrics = _read_json(cloud, metrics_uri)
+        evaluation = _read_json(cloud, metrics_uri.rsplit("/", 1)[0] + "/evaluation.json")
         rows.append({
             "version": described.get("ModelPackageVersion"),
             "arn": described["ModelPackageArn"],
@@ -87,6 +89,7 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
             "metrics": {k: metrics["challenger"][k] for k in ("roc_auc", "pr_auc", "f1", "accuracy")},
             "championMetrics": metrics.get("champion"),
             "trainingRows": metrics.get("rows", {}).get("train"),
+            "gate": evaluation.get("reasons", []),
         })
     return rows
 

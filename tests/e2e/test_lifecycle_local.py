@@ -8,12 +8,15 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
+from moto.sns.models import sns_backends
 
 from mlops.demo import summary, traffic
 from mlops.demo.runner import DemoOptions, merged_context, run_demo
 from mlops.local.assembly import project_root, synthesize
 from mlops.local.cloud import LocalCloud
+from mlops.local.constants import ACCOUNT_ID, REGION
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +31,17 @@ def default_assembly(tmp_path_factory):
 
 
 def test_demo_runs_the_whole_lifecycle_and_retrains_on_drift(default_assembly, tmp_path):
-    result = run_demo(DemoOptions(
-        sample_rows=SAMPLE_ROWS, traffic_rows=300, work_dir=tmp_path / "work", out_dir=tmp_path / "out",
-        assembly_dir=default_assembly.directory, json_path=tmp_path / "summary.json", quiet=True,
-    ))
+    result = run_demo(
+        DemoOptions(
+            sample_rows=SAMPLE_ROWS,
+            traffic_rows=300,
+            work_dir=tmp_path / "work",
+            out_dir=tmp_path / "out",
+            assembly_dir=default_assembly.directory,
+            json_path=tmp_path / "summary.json",
+            quiet=True,
+        )
+    )
     report = result.summary
     assert result.ok, json.dumps(report["executions"], indent=1)
 
@@ -57,10 +67,16 @@ def test_demo_runs_the_whole_lifecycle_and_retrains_on_drift(default_assembly, t
 
 
 def test_impossible_gate_threshold_rejects_and_deploys_nothing(tmp_path):
-    result = run_demo(DemoOptions(
-        sample_rows=SAMPLE_ROWS, drift=False, work_dir=tmp_path / "work", out_dir=tmp_path / "out",
-        context={"gate.thresholds.roc_auc": 0.999}, quiet=True,
-    ))
+    result = run_demo(
+        DemoOptions(
+            sample_rows=SAMPLE_ROWS,
+            drift=False,
+            work_dir=tmp_path / "work",
+            out_dir=tmp_path / "out",
+            context={"gate.thresholds.roc_auc": 0.999},
+            quiet=True,
+        )
+    )
     report = result.summary
     assert [v["approval"] for v in report["modelVersions"]] == ["Rejected"]
     assert report["endpoint"] is None
@@ -99,3 +115,63 @@ def test_bad_upload_is_quarantined_with_a_report_and_nothing_is_lost(default_ass
         assert column in report.decode()
         # the upload itself is still where it landed
         assert s3.get_object(Bucket=resources.incoming_bucket, Key="uploads/broken.csv")["Body"].read() == body
+        # and the operators were told, through the pipeline's topic
+        topic = sns_backends[ACCOUNT_ID][REGION].topics[deployment.output("NotificationsTopicArn")]
+        assert any(column in message for _, message, *_ in topic.sent_notifications)
+
+
+def _own_dataset(directory):
+    """A dataset that is not AI4I: other columns, other types, another target."""
+    rng = np.random.default_rng(11)
+    rows = 1500
+    segment = rng.choice(["basic", "plus", "pro"], size=rows, p=[0.5, 0.3, 0.2])
+    tenure = rng.integers(1, 120, size=rows)
+    spend = rng.gamma(2.0, 30.0, size=rows)
+    logit = -1.5 + 0.04 * (60 - tenure) - 0.02 * (spend - 60) + np.where(segment == "basic", 1.2, 0.0)
+    churned = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    data = directory / "churn.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer", "segment", "tenure_months", "monthly_spend", "churned"])
+        for i in range(rows):
+            writer.writerow([f"c{i:05d}", segment[i], tenure[i], f"{spend[i]:.2f}", churned[i]])
+    schema = directory / "churn.schema.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "name": "churn",
+                "problemType": "binary_classification",
+                "target": "churned",
+                "positiveLabel": 1,
+                "columns": [
+                    {"name": "customer", "type": "string", "role": "id", "unique": True},
+                    {"name": "segment", "type": "categorical", "categories": ["basic", "plus", "pro"]},
+                    {"name": "tenure_months", "type": "integer", "min": 0, "max": 600},
+                    {"name": "monthly_spend", "type": "float", "min": 0},
+                    {"name": "churned", "type": "integer", "role": "target", "categories": [0, 1]},
+                ],
+                "quality": {"minRows": 200, "minPositiveFraction": 0.05, "maxPositiveFraction": 0.6},
+            }
+        )
+    )
+    return data, schema
+
+
+def test_a_users_own_dataset_runs_through_the_same_system(tmp_path):
+    data, schema = _own_dataset(tmp_path)
+    result = run_demo(
+        DemoOptions(
+            data=data,
+            schema=schema,
+            traffic_rows=300,
+            work_dir=tmp_path / "work",
+            out_dir=tmp_path / "out",
+            context={"gate.thresholds": {"roc_auc": 0.6, "pr_auc": 0.2}},
+            quiet=True,
+        )
+    )
+    report = result.summary
+    assert result.ok and report["dataset"] == "churn"
+    assert [e["reason"] for e in report["executions"]][:2] == ["upload", "drift"]
+    assert report["endpoint"]["modelPackageArn"] == report["modelVersions"][-1]["arn"]
+    assert {"tenure_months", "monthly_spend"} & set(report["drift"][-1]["drifted"])

@@ -96,8 +96,9 @@ class EventDelivery:
             if response.get("FunctionError"):
                 raise RuntimeError(response["Payload"].read().decode("utf-8"))
         else:
+            # EventBridge names each execution itself (moto would name every one "None").
             boto3.client("stepfunctions", region_name=REGION).start_execution(
-                stateMachineArn=target["Arn"], input=json.dumps(event)
+                stateMachineArn=target["Arn"], name=uuid.uuid4().hex, input=json.dumps(event)
             )
 
     @staticmethod

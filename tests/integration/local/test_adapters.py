@@ -166,6 +166,15 @@ def _template() -> dict:
                     "TreatMissingData": "notBreaching",
                 },
             },
+            "Manual": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventPattern": {"source": ["toy.manual"]},
+                    "Targets": [
+                        {"Arn": {"Ref": "Machine"}, "Id": "machine", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}}
+                    ],
+                },
+            },
             "Hourly": {
                 "Type": "AWS::Events::Rule",
                 "Properties": {
@@ -187,8 +196,11 @@ def _template() -> dict:
                 },
             },
         },
-        "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}, "Function": {"Value": {"Ref": "Fn"}},
-                    "Hourly": {"Value": {"Ref": "Hourly"}}},
+        "Outputs": {
+            "Machine": {"Value": {"Ref": "Machine"}},
+            "Function": {"Value": {"Ref": "Fn"}},
+            "Hourly": {"Value": {"Ref": "Hourly"}},
+        },
     }
 
 
@@ -274,6 +286,17 @@ def test_upload_reaches_lambda_through_eventbridge(cloud):
     cloud.client("s3").put_object(Bucket="data-bucket", Key="elsewhere/other.csv", Body=b"x\n")
     cloud.drain_events()
     assert len(cloud.lambdas.invocations) == before + 1
+
+
+def test_rule_with_a_state_machine_target_starts_executions(cloud):
+    sfn = cloud.client("stepfunctions")
+    machine = _outputs(cloud)["Machine"]
+    before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    for _ in range(2):
+        cloud.client("events").put_events(Entries=[{"Source": "toy.manual", "DetailType": "run", "Detail": "{}"}])
+    cloud.drain_events()
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before + 2
+    assert cloud.events.failed == []
 
 
 def test_schedule_fires_on_demand_and_matches_no_events(cloud):
