@@ -1,12 +1,14 @@
 """Import code from a deployed package directory, the way a fresh Lambda or container would.
 
-The Lambda code asset and the SageMaker source directory both ship a top-level `pipelines` package,
-but with different contents (the Lambda one holds only the pure modules). In one Python process
-they would collide in `sys.modules`. The loader therefore owns the top-level packages a code
-directory provides: when a module is requested from a directory whose packages are currently loaded
-from somewhere else, those packages are evicted and re-imported from the requested directory.
-Everything evicted is put back by `restore()`, so tests that run after the local cloud see the
-modules they imported before it.
+Each Lambda function and each served model runs in a process of its own in AWS, with module state
+of its own (a Powertools logger named after its function, cached clients, caches). Here they share
+one interpreter, so the loader keeps one set of modules per *owner* (a function, a model): every
+top-level package or module an owner's code directory provides (`functions`, `pipelines`,
+`inference`, ...) is the owner's own. Switching owner puts the current owner's modules aside and
+brings back the next owner's (a warm start), or lets them import afresh from the owner's code
+directory (a cold start). That also keeps the Lambda asset's `pipelines` (the pure modules only)
+apart from the SageMaker source directory's (everything). `restore()` puts back what the caller
+had imported, so tests that run after the local cloud see their own modules.
 """
 
 from __future__ import annotations
@@ -21,55 +23,65 @@ from types import ModuleType
 # `sys.modules`, `sys.path` and `os.environ`, so they run one at a time.
 EXECUTION_LOCK = threading.RLock()
 
+_CALLER = "<caller>"
+
+
+def top_level_names(code_dir: Path) -> frozenset[str]:
+    """The importable top-level names a code directory provides."""
+    names = set()
+    for entry in code_dir.iterdir():
+        if entry.is_dir() and (entry / "__init__.py").is_file():
+            names.add(entry.name)
+        elif entry.suffix == ".py":
+            names.add(entry.stem)
+    return frozenset(names)
+
 
 class CodeLoader:
-    """Loads `package.module` from a code directory, evicting same-named packages from elsewhere."""
+    """Loads `package.module` for an owner from its code directory, one module set per owner."""
 
     def __init__(self) -> None:
-        self._saved_modules: dict[str, ModuleType] = {}
         self._saved_path = list(sys.path)
-        self._active_root: dict[str, Path] = {}
+        self._owner = _CALLER
+        self._owner_dir: Path | None = None
+        self._tops: frozenset[str] = frozenset()
+        self._parked: dict[str, dict[str, ModuleType]] = {}
 
-    def load(self, code_dir: Path, dotted_name: str) -> ModuleType:
+    def load(self, code_dir: Path, dotted_name: str, owner: str | None = None) -> ModuleType:
         code_dir = code_dir.resolve()
-        top = dotted_name.split(".", 1)[0]
+        owner = owner or str(code_dir)
         with EXECUTION_LOCK:
-            if self._active_root.get(top) != code_dir or not self._loaded_from(top, code_dir):
-                self._evict(top)
-                if str(code_dir) in sys.path:
-                    sys.path.remove(str(code_dir))
-                sys.path.insert(0, str(code_dir))
-                self._active_root[top] = code_dir
-            importlib.invalidate_caches()
+            if owner != self._owner:
+                self._switch(owner, code_dir)
             module = importlib.import_module(dotted_name)
-            if not self._loaded_from(top, code_dir):
+            if not _loaded_from(module, code_dir):
                 raise ImportError(f"{dotted_name} resolved outside its code directory {code_dir}")
             return module
 
     def restore(self) -> None:
-        """Put back every module evicted since construction and the original `sys.path`."""
+        """Put back the caller's modules and the original `sys.path`; drop every owner's."""
         with EXECUTION_LOCK:
-            for top in list(self._active_root):
-                self._evict(top, save=False)
-            sys.modules.update(self._saved_modules)
+            if self._owner != _CALLER:
+                self._park(self._owner, self._tops)
+                sys.modules.update(self._parked.get(_CALLER, {}))
+            self._parked.clear()
+            self._owner, self._owner_dir, self._tops = _CALLER, None, frozenset()
             sys.path[:] = self._saved_path
-            self._active_root.clear()
-            self._saved_modules.clear()
 
-    @staticmethod
-    def _loaded_from(top: str, code_dir: Path) -> bool:
-        module = sys.modules.get(top)
-        origin = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", [])), None)
-        return origin is not None and Path(origin).resolve().is_relative_to(code_dir)
+    def _switch(self, owner: str, code_dir: Path) -> None:
+        tops = top_level_names(code_dir)
+        self._park(self._owner, self._tops | tops)
+        sys.modules.update(self._parked.pop(owner, {}))
+        sys.path[:] = [str(code_dir), *self._saved_path]
+        importlib.invalidate_caches()
+        self._owner, self._owner_dir, self._tops = owner, code_dir, tops
 
-    def _evict(self, top: str, *, save: bool = True) -> None:
-        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-            module = sys.modules.pop(name)
-            if save and name not in self._saved_modules and not self._is_local_copy(module):
-                self._saved_modules[name] = module
+    def _park(self, owner: str, tops: frozenset[str]) -> None:
+        names = [name for name in sys.modules if name.split(".", 1)[0] in tops]
+        parked = self._parked.setdefault(owner, {})
+        parked.update({name: sys.modules.pop(name) for name in names})
 
-    def _is_local_copy(self, module: ModuleType) -> bool:
-        origin = getattr(module, "__file__", None)
-        if origin is None:
-            return False
-        return any(Path(origin).resolve().is_relative_to(root) for root in self._active_root.values())
+
+def _loaded_from(module: ModuleType, code_dir: Path) -> bool:
+    origin = getattr(module, "__file__", None)
+    return origin is not None and Path(origin).resolve().is_relative_to(code_dir)

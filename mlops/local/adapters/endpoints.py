@@ -107,9 +107,11 @@ class EndpointServer:
         return 200, headers, response_body
 
     def _load(self, model_name: str, container: dict[str, Any]) -> tuple[Any, Any]:
+        """The model's inference module (its own module set, switched in) and its loaded model."""
+        environment = container.get("Environment", {})
+        module_name = environment.get("SAGEMAKER_PROGRAM", "inference.py").removesuffix(".py").replace("/", ".")
         if model_name not in self._served:
             s3 = boto3.client("s3", region_name=REGION)
-            environment = container.get("Environment", {})
             model_root = Path(tempfile.mkdtemp(prefix=f"model-{model_name}-", dir=self._work_dir))
             model_dir, code_dir = model_root / "model", model_root / "code"
             for uri, target in ((container["ModelDataUrl"], model_dir),
@@ -118,10 +120,10 @@ class EndpointServer:
                 data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                     archive.extractall(target, filter="data")
-            program = environment.get("SAGEMAKER_PROGRAM", "inference.py")
-            inference = self._loader.load(code_dir, program.removesuffix(".py").replace("/", "."))
-            self._served[model_name] = (inference, inference.model_fn(str(model_dir)))
-        return self._served[model_name]
+            inference = self._loader.load(code_dir, module_name, owner=f"model:{model_name}")
+            self._served[model_name] = (code_dir, inference.model_fn(str(model_dir)))
+        code_dir, model = self._served[model_name]
+        return self._loader.load(code_dir, module_name, owner=f"model:{model_name}"), model
 
     def _capture(self, endpoint_name: str, variant: str, capture: dict[str, Any] | None, body: bytes,
                  content_type: str, response_body: str, response_type: str) -> None:

@@ -160,7 +160,7 @@ class InProcessLambdaRuntime:
         if not module_name:
             raise ValueError(f"handler {function.handler!r} of {function.function_name} is not module.function")
         code_dir = self._unpack(function)
-        module = self._loader.load(code_dir, module_name)
+        module = self._loader.load(code_dir, module_name, owner=f"lambda:{function.function_name}")
         return getattr(module, attribute)
 
     def _unpack(self, function: LambdaFunction) -> Path:

@@ -22,13 +22,14 @@ ASSETS = "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
 
 HANDLER = """
 import json, os
+FOO_AT_IMPORT = os.environ["FOO"]  # module state, as a Powertools logger's service name is
 class BadData(Exception):
     pass
 def handler(event, context):
     print("log line from", context.function_name)
     if event.get("fail"):
         raise BadData("column Torque is not a number")
-    return {"foo": os.environ["FOO"], "event": event}
+    return {"foo": os.environ["FOO"], "fooAtImport": FOO_AT_IMPORT, "event": event}
 """
 
 TRAIN = """
@@ -134,6 +135,16 @@ def _template() -> dict:
                     "Environment": {"Variables": {"FOO": "bar"}},
                 },
             },
+            "Fn2": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Code": {"S3Bucket": sub(ASSETS), "S3Key": "code.zip"},
+                    "Handler": "toy.handler.handler",
+                    "Runtime": "python3.12",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Environment": {"Variables": {"FOO": "baz"}},
+                },
+            },
             "Machine": {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
@@ -197,6 +208,7 @@ def _template() -> dict:
             },
         },
         "Outputs": {
+            "Function2": {"Value": {"Ref": "Fn2"}},
             "Machine": {"Value": {"Ref": "Machine"}},
             "Function": {"Value": {"Ref": "Fn"}},
             "Hourly": {"Value": {"Ref": "Hourly"}},
@@ -266,6 +278,15 @@ def test_lambda_task_runs_handler_and_trains_for_real(cloud):
     assert any("log line from" in e["message"] for e in logs["events"])
 
 
+def test_functions_sharing_code_keep_their_own_module_state(cloud):
+    lambda_client = cloud.client("lambda")
+    answers = []
+    for name in (_outputs(cloud)["Function"], _outputs(cloud)["Function2"], _outputs(cloud)["Function"]):
+        payload = lambda_client.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
+        answers.append(json.loads(payload)["fooAtImport"])
+    assert answers == ["bar", "baz", "bar"]
+
+
 def test_handler_exception_is_caught_by_its_class_name(cloud):
     result = _run(cloud, "bad", {"fail": True})
     assert result["status"] == "FAILED"
@@ -295,8 +316,11 @@ def test_rule_with_a_state_machine_target_starts_executions(cloud):
     for _ in range(2):
         cloud.client("events").put_events(Entries=[{"Source": "toy.manual", "DetailType": "run", "Detail": "{}"}])
     cloud.drain_events()
-    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before + 2
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert len(executions) == before + 2
     assert cloud.events.failed == []
+    for execution in executions:  # let them finish: their Lambda calls must not land in later tests
+        cloud.wait_for_execution(execution["executionArn"], timeout=60)
 
 
 def test_schedule_fires_on_demand_and_matches_no_events(cloud):
