@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(arguments: argparse.Namespace) -> int:
     from mlops.demo.runner import DemoOptions, run_demo
+    from mlops.local.assembly import SynthError
+    from mlops.local.deployer import DeployError
 
     if arguments.data is not None and arguments.schema is None:
         print("mlops demo: --data needs --schema (the schema file that describes it)", file=sys.stderr)
@@ -78,7 +80,11 @@ def _demo(arguments: argparse.Namespace) -> int:
         sample_rows=arguments.sample_rows, traffic_rows=arguments.traffic_rows, drift=arguments.drift,
         json_path=arguments.json_path, out_dir=arguments.out_dir, quiet=arguments.quiet,
     )
-    result = run_demo(options)
+    try:
+        result = run_demo(options)
+    except (SynthError, DeployError) as error:
+        print(f"\nmlops demo: {error}", file=sys.stderr)
+        return 1
     return 0 if result.ok else 1
 
 
@@ -91,7 +97,7 @@ def _synth(arguments: argparse.Namespace) -> int:
     try:
         assembly = synthesize(arguments.out.resolve(), context={"mlops": config}, root=root)
     except SynthError as error:
-        print(error, file=sys.stderr)
+        print(f"{error.details}\n\n{error}", file=sys.stderr)
         return 1
     print(f"synthesized {len(assembly.stacks)} stacks into {arguments.out} (cdk-nag: no unacknowledged findings)")
     for stack in assembly.stacks:

@@ -27,7 +27,13 @@ build_app(context_overrides=json.loads(sys.argv[2]), outdir=sys.argv[3]).synth()
 
 
 class SynthError(RuntimeError):
-    """The CDK app did not synthesize (a cdk-nag finding, a bad config value, a code error)."""
+    """The CDK app did not synthesize (a cdk-nag finding, a bad config value, a code error).
+
+    The message is the final error line; `details` keeps the end of the app's output."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,8 @@ def synthesize(outdir: Path, *, context: dict[str, Any] | None = None, root: Pat
         cwd=root, env=env, capture_output=True, text=True,
     )
     if process.returncode != 0:
-        tail = "\n".join((process.stderr or process.stdout).strip().splitlines()[-25:])
-        raise SynthError(f"cdk synth failed:\n{tail}")
+        lines = (process.stderr or process.stdout).strip().splitlines()
+        raise SynthError(f"cdk synth failed: {lines[-1] if lines else 'no output'}", details="\n".join(lines[-40:]))
     return read_assembly(outdir)
 
 

@@ -50,3 +50,12 @@ def test_demo_refuses_data_without_its_schema(tmp_path, capsys):
     assert main(["demo", "--data", str(data)]) == 2
     assert "--data needs --schema" in capsys.readouterr().err
     assert main(["demo", "--data", str(tmp_path / "missing.csv"), "--schema", str(data)]) == 2
+
+
+def test_demo_reports_a_bad_config_value_in_one_line(capsys):
+    assert main(["demo", "--quiet", "-c", "gate.thresholds.roc_auc=1.01"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "mlops demo: cdk synth failed: "
+        "infra.config.ConfigError: mlops.gate.thresholds.roc_auc: 1.01 is above the maximum 1.0"
+    )
