@@ -67,6 +67,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     from mlops.demo.runner import DemoOptions, run_demo
     from mlops.local.assembly import SynthError
     from mlops.local.deployer import DeployError
+    from pipelines.schema import SchemaError
 
     if arguments.data is not None and arguments.schema is None:
         print("mlops demo: --data needs --schema (the schema file that describes it)", file=sys.stderr)
@@ -82,7 +83,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     )
     try:
         result = run_demo(options)
-    except (SynthError, DeployError) as error:
+    except (SynthError, DeployError, SchemaError) as error:
         print(f"\nmlops demo: {error}", file=sys.stderr)
         return 1
     return 0 if result.ok else 1
