@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                       metavar="KEY=VALUE",
                       help="override a key of the `mlops` context, e.g. gate.thresholds.roc_auc=0.99")
     demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--verbose", action="store_true", help="also print the Lambda functions' logs")
 
     synth = commands.add_parser("synth", help="synthesize the stacks and list what would be deployed")
     synth.add_argument("--out", type=Path, default=Path("cdk.out"))
@@ -79,7 +80,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     options = DemoOptions(
         data=arguments.data, schema=arguments.schema, context=dict(arguments.context),
         sample_rows=arguments.sample_rows, traffic_rows=arguments.traffic_rows, drift=arguments.drift,
-        json_path=arguments.json_path, out_dir=arguments.out_dir, quiet=arguments.quiet,
+        json_path=arguments.json_path, out_dir=arguments.out_dir, quiet=arguments.quiet, verbose=arguments.verbose,
     )
     try:
         result = run_demo(options)

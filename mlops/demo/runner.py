@@ -42,6 +42,7 @@ class DemoOptions:
     assembly_dir: Path | None = None  # an already synthesized cloud assembly (skips synthesis)
     seed: int = 7
     quiet: bool = False
+    verbose: bool = False  # echo the Lambda functions' logs to stderr
 
 
 @dataclass
@@ -84,7 +85,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
     console.line(f"mlops demo: {schema.name} ({len(rows)} rows from {data_path.name}), model {config['modelName']}")
     started = time.perf_counter()
-    with LocalCloud(options.work_dir) as cloud:
+    with LocalCloud(options.work_dir, echo_lambda_logs=options.verbose) as cloud:
         with console.step("Synthesizing the CDK app (cdk-nag checks included)") as step:
             if options.assembly_dir:
                 assembly = read_assembly(options.assembly_dir)

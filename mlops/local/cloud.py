@@ -40,15 +40,14 @@ class LocalCloud:
     """An embedded AWS account that runs what is deployed into it."""
 
     def __init__(self, work_dir: Path | None = None, *, server_port: int | None = None,
-                 echo_lambda_logs: bool = False,
-                 on_training_log: Callable[[str, str], None] | None = None) -> None:
+                 echo_lambda_logs: bool = False) -> None:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="mlops-local-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.server_port = server_port
         self._loader = CodeLoader()
         self.lambdas = lambda_runtime.InProcessLambdaRuntime(self.work_dir, self._loader, echo_logs=echo_lambda_logs)
-        self.training = training.TrainingJobRunner(self.work_dir, on_log=on_training_log)
+        self.training = training.TrainingJobRunner(self.work_dir)
         self.endpoints = endpoints.EndpointServer(self.work_dir, self._loader)
         self.events: eventbridge.EventDelivery | None = None
         self.alarms = alarms.AlarmEvaluator()

@@ -21,7 +21,6 @@ import sys
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,9 +61,8 @@ def _tar_directory(directory: Path) -> bytes:
 class TrainingJobRunner:
     """Runs training jobs created through moto's SageMaker API."""
 
-    def __init__(self, work_dir: Path, *, on_log: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, work_dir: Path) -> None:
         self._work_dir = work_dir
-        self._on_log = on_log
         self._threads: list[threading.Thread] = []
 
     def create_training_job(self, backend: SageMakerModelBackend, **kwargs: Any) -> FakeTrainingJob:
@@ -73,8 +71,7 @@ class TrainingJobRunner:
         job.secondary_status = "Starting"
         job.training_end_time = None
         thread = threading.Thread(
-            target=self._run_safely, args=(job, backend.account_id), name=f"training-{job.training_job_name}",
-            daemon=True,
+            target=self._run_safely, args=(job,), name=f"training-{job.training_job_name}", daemon=True,
         )
         self._threads.append(thread)
         thread.start()
@@ -84,7 +81,7 @@ class TrainingJobRunner:
         for thread in list(self._threads):
             thread.join(timeout)
 
-    def _run_safely(self, job: FakeTrainingJob, account_id: str) -> None:
+    def _run_safely(self, job: FakeTrainingJob) -> None:
         try:
             self._run(job)
             job.training_job_status = job.secondary_status = "Completed"
@@ -201,9 +198,6 @@ class TrainingJobRunner:
             logGroupName=LOG_GROUP, logStreamName=stream,
             logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]],
         )
-        if self._on_log:
-            for line in lines:
-                self._on_log(job_name, line)
 
 
 _ORIGINAL_CREATE = SageMakerModelBackend.create_training_job
