@@ -349,7 +349,8 @@ class _Judge:
         return False, f"not significant: {evidence}"
 
 
-def _absent(name: str, kind: Kind) -> FeatureDrift:
+def _unjudged(name: str, kind: Kind, reason: str, missing_fraction: float) -> FeatureDrift:
+    """A feature the window cannot judge: reported with its reason, never drifted."""
     return FeatureDrift(
         name=name,
         kind=kind,
@@ -360,25 +361,17 @@ def _absent(name: str, kind: Kind) -> FeatureDrift:
         chi2_pvalue=None,
         pvalue=None,
         drifted=False,
-        reason="absent from the window: no column with this name",
-        missing_fraction=1.0,
+        reason=reason,
+        missing_fraction=missing_fraction,
     )
+
+
+def _absent(name: str, kind: Kind) -> FeatureDrift:
+    return _unjudged(name, kind, "absent from the window: no column with this name", 1.0)
 
 
 def _empty(name: str, kind: Kind, missing_fraction: float) -> FeatureDrift:
-    return FeatureDrift(
-        name=name,
-        kind=kind,
-        psi=None,
-        ks_statistic=None,
-        ks_pvalue=None,
-        chi2_statistic=None,
-        chi2_pvalue=None,
-        pvalue=None,
-        drifted=False,
-        reason="no usable values in the window",
-        missing_fraction=missing_fraction,
-    )
+    return _unjudged(name, kind, "no usable values in the window", missing_fraction)
 
 
 def _fraction(part: int, whole: int) -> float:
