@@ -30,77 +30,7 @@ from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions import responses as _sfn_api  # noqa: F401 - bind its backend name before any patch
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-
-class CloudWatchAlarmResource(CloudFormationModel):
-    """`AWS::CloudWatch::Alarm` backed by moto's CloudWatch alarm store."""
-
-    def __init__(self, alarm: Any) -> None:
-        self.alarm = alarm
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.alarm.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.alarm.alarm_arn
-        raise KeyError(attribute_name)
-
-    def is_created(self) -> bool:
-        return True
-
-    @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> CloudWatchAlarmResource:
-        properties = cloudformation_json["Properties"]
-        backend = cloudwatch_backends[account_id][region_name]
-        alarm = backend.put_metric_alarm(
-            name=properties.get("AlarmName", resource_name),
-            namespace=properties.get("Namespace"),
-            metric_name=properties.get("MetricName"),
-            comparison_operator=properties["ComparisonOperator"],
-            evaluation_periods=int(properties["EvaluationPeriods"]),
-            period=int(properties.get("Period", 60)),
-            threshold=float(properties.get("Threshold", 0)),
-            statistic=properties.get("Statistic"),
-            description=properties.get("AlarmDescription", ""),
-            dimensions=properties.get("Dimensions", []),
-            alarm_actions=properties.get("AlarmActions", []),
-            datapoints_to_alarm=int(properties["DatapointsToAlarm"]) if "DatapointsToAlarm" in properties else None,
-            extended_statistic=properties.get("ExtendedStatistic"),
-            ok_actions=properties.get("OKActions", []),
-            insufficient_data_actions=properties.get("InsufficientDataActions", []),
-            unit=properties.get("Unit"),
-            actions_enabled=properties.get("ActionsEnabled", True) in (True, "true", "True"),
-            treat_missing_data=properties.get("TreatMissingData"),
-        )
-        # CloudWatch starts a new alarm in INSUFFICIENT_DATA until its first evaluation (moto says OK).
-        alarm.state_value = "INSUFFICIENT_DATA"
-        alarm.state_reason = "Unchecked: Initial alarm creation"
-        return cls(alarm)
-
-    @classmethod
-    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
-                                        cloudformation_json: dict[str, Any], account_id: str,
-                                        region_name: str) -> CloudWatchAlarmResource:
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-
-    @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
-        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+from mlops.local.constants import ACCOUNT_ID
 
 
 class _ApiBackedResource:
@@ -157,6 +87,45 @@ class _ApiBackedResource:
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> None:
         return None
+
+
+class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
+    """`AWS::CloudWatch::Alarm` backed by moto's CloudWatch alarm store (so the evaluator sees it)."""
+
+    TYPE = "AWS::CloudWatch::Alarm"
+    NAME_PROPERTY = "AlarmName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
+        alarm = cloudwatch_backends[ACCOUNT_ID][region].put_metric_alarm(
+            name=properties.get("AlarmName", name),
+            namespace=properties.get("Namespace"),
+            metric_name=properties.get("MetricName"),
+            comparison_operator=properties["ComparisonOperator"],
+            evaluation_periods=int(properties["EvaluationPeriods"]),
+            period=int(properties.get("Period", 60)),
+            threshold=float(properties.get("Threshold", 0)),
+            statistic=properties.get("Statistic"),
+            description=properties.get("AlarmDescription", ""),
+            dimensions=properties.get("Dimensions", []),
+            alarm_actions=properties.get("AlarmActions", []),
+            datapoints_to_alarm=int(properties["DatapointsToAlarm"]) if "DatapointsToAlarm" in properties else None,
+            extended_statistic=properties.get("ExtendedStatistic"),
+            ok_actions=properties.get("OKActions", []),
+            insufficient_data_actions=properties.get("InsufficientDataActions", []),
+            unit=properties.get("Unit"),
+            actions_enabled=properties.get("ActionsEnabled", True) in (True, "true", "True"),
+            treat_missing_data=properties.get("TreatMissingData"),
+        )
+        # CloudWatch starts a new alarm in INSUFFICIENT_DATA until its first evaluation (moto says OK).
+        alarm.state_value = "INSUFFICIENT_DATA"
+        alarm.state_reason = "Unchecked: Initial alarm creation"
+        return cls(alarm.name, {"Arn": alarm.alarm_arn})
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
+                                        account_id: str, region_name: str) -> None:
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
 class ModelPackageGroupResource(_ApiBackedResource, CloudFormationModel):
