@@ -98,14 +98,14 @@ def build_app(
         "Monitoring",
         config=config,
         project_root=project_root,
-        artifacts=buckets.artifacts,
+        buckets=buckets,
         trigger=pipeline.trigger.function,
         topic=pipeline.notifications.topic,
         state_machine=pipeline.state_machine,
     )
     # Buckets are addressed by name, so the order of deployment is declared rather than inferred.
     pipeline.add_stack_dependency(data, "addresses the data buckets by name")
-    monitoring.add_stack_dependency(data, "addresses the artifacts bucket by name")
+    monitoring.add_stack_dependency(data, "addresses the data buckets by name")
     cdk.Tags.of(app).add("project", config.prefix)
     # Synthesis fails on any AwsSolutions finding that is not acknowledged with a reason.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -22,15 +22,19 @@ from typing import Any
 __all__ = [
     "CONTEXT_KEY",
     "GATE_METRICS",
+    "AlarmConfig",
     "ConfigError",
     "DriftAlarmConfig",
     "DriftConfig",
     "GateConfig",
+    "GroundTruthConfig",
     "LambdaConfig",
     "MlopsConfig",
+    "QualityConfig",
     "RetrainingConfig",
     "ServingConfig",
     "TrainingConfig",
+    "TrainingWindowConfig",
     "load_config",
     "parse_config",
 ]
@@ -39,6 +43,9 @@ CONTEXT_KEY = "mlops"
 
 # Metrics the training script reports for challenger and champion (docs/ARCHITECTURE.md, metrics.json).
 GATE_METRICS = frozenset({"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"})
+# Metrics the ground-truth function computes on labelled traffic (PR-AUC is not among them).
+QUALITY_METRICS = frozenset({"roc_auc", "f1", "precision", "recall", "accuracy"})
+WINDOW_MODES = ("all", "rows", "batches", "days")
 
 # SageMaker resource names (endpoint, model package group): letters, digits, inner hyphens, <= 63.
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -71,6 +78,14 @@ class LambdaConfig:
 
 
 @dataclass(frozen=True)
+class TrainingWindowConfig:
+    """Which labelled batches a training run sees: all, the last N rows, K batches or D days."""
+
+    mode: str
+    value: int
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """The SageMaker training job: instance, framework image version, limits, script arguments."""
 
@@ -78,6 +93,7 @@ class TrainingConfig:
     framework_version: str
     max_runtime_seconds: int
     volume_size_gb: int
+    window: TrainingWindowConfig
     hyperparameters: Mapping[str, str]
 
 
@@ -87,7 +103,7 @@ class GateConfig:
 
     primary_metric: str
     thresholds: Mapping[str, float]
-    max_regression: float
+    min_improvement: float
 
     def thresholds_json(self) -> str:
         """The thresholds as compact, key-sorted JSON (the evaluate function's ``GATE_THRESHOLDS``)."""
@@ -105,13 +121,19 @@ class ServingConfig:
 
 
 @dataclass(frozen=True)
-class DriftAlarmConfig:
-    """The CloudWatch alarm on ``DriftDetected`` whose ALARM state starts a retraining."""
+class AlarmConfig:
+    """M out of N evaluation of a CloudWatch alarm."""
 
-    threshold: float
     evaluation_periods: int
     datapoints_to_alarm: int
     period_seconds: int
+
+
+@dataclass(frozen=True)
+class DriftAlarmConfig(AlarmConfig):
+    """The CloudWatch alarm on ``DriftDetected`` whose ALARM state starts a retraining."""
+
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -131,10 +153,32 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class GroundTruthConfig:
+    """Where labels arrive (incoming bucket prefix) and how far back captured requests are joined."""
+
+    prefix: str
+    lookback_hours: int
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Model quality on labelled traffic: the metric, the tolerance under the champion, the alarm."""
+
+    metric: str
+    tolerance: float
+    min_labels: int
+    metric_namespace: str
+    alarm: AlarmConfig
+
+
+@dataclass(frozen=True)
 class RetrainingConfig:
-    """Rate limit on drift-started runs, so a flapping alarm cannot start a storm of trainings."""
+    """When runs train: on uploads, on alarms, rechecks of persisting alarms, and a rate limit."""
 
     cooldown_minutes: int
+    on_upload: bool
+    on_alarm: bool
+    recheck_minutes: int
 
     @property
     def cooldown_seconds(self) -> int:
@@ -154,6 +198,8 @@ class MlopsConfig:
     gate: GateConfig
     serving: ServingConfig
     drift: DriftConfig
+    ground_truth: GroundTruthConfig
+    quality: QualityConfig
     retraining: RetrainingConfig
 
     @property
@@ -163,7 +209,12 @@ class MlopsConfig:
 
     @property
     def alarm_name(self) -> str:
+        """The drift alarm's name."""
         return f"{self.prefix}-{self.model_name}-drift"
+
+    @property
+    def quality_alarm_name(self) -> str:
+        return f"{self.prefix}-{self.model_name}-quality"
 
     def stack_name(self, unit: str) -> str:
         return f"{self.prefix}-{unit}"
@@ -209,6 +260,12 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{self.path(key)}: expected an integer, got {value!r}")
         _check_range(self.path(key), value, minimum, maximum)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.path(key)}: expected true or false, got {value!r}")
         return value
 
     def number(self, key: str, minimum: float | None = None, maximum: float | None = None) -> float:
@@ -259,12 +316,24 @@ def _hyperparameters(reader: _Reader) -> Mapping[str, str]:
     return MappingProxyType(values)
 
 
+def _window(reader: _Reader) -> TrainingWindowConfig:
+    mode = reader.string("mode")
+    if mode not in WINDOW_MODES:
+        raise ConfigError(f"{reader.path('mode')}: {mode!r} is not one of {list(WINDOW_MODES)}")
+    value = reader.integer("value", 0)
+    if mode != "all" and value < 1:
+        raise ConfigError(f"{reader.path('value')}: window mode {mode!r} needs a value of at least 1")
+    reader.finish()
+    return TrainingWindowConfig(mode=mode, value=value)
+
+
 def _training(reader: _Reader) -> TrainingConfig:
     config = TrainingConfig(
         instance_type=reader.string("instanceType", _INSTANCE_TYPE, _INSTANCE_HINT),
         framework_version=reader.string("frameworkVersion"),
         max_runtime_seconds=reader.integer("maxRuntimeSeconds", 60, 28 * 24 * 3600),
         volume_size_gb=reader.integer("volumeSizeGb", 1, 16384),
+        window=_window(reader.child("window")),
         hyperparameters=_hyperparameters(reader.child("hyperparameters")),
     )
     reader.finish()
@@ -285,7 +354,7 @@ def _gate(reader: _Reader) -> GateConfig:
     config = GateConfig(
         primary_metric=primary,
         thresholds=MappingProxyType(thresholds),
-        max_regression=reader.number("maxRegression", 0.0, 1.0),
+        min_improvement=reader.number("minImprovement", 0.0, 1.0),
     )
     reader.finish()
     return config
@@ -304,6 +373,16 @@ def _serving(reader: _Reader) -> ServingConfig:
 
 def _alarm(reader: _Reader) -> DriftAlarmConfig:
     threshold = reader.number("threshold")
+    base = _m_of_n(reader)
+    return DriftAlarmConfig(
+        threshold=threshold,
+        evaluation_periods=base.evaluation_periods,
+        datapoints_to_alarm=base.datapoints_to_alarm,
+        period_seconds=base.period_seconds,
+    )
+
+
+def _m_of_n(reader: _Reader) -> AlarmConfig:
     evaluation_periods = reader.integer("evaluationPeriods", 1)
     datapoints = reader.integer("datapointsToAlarm", 1)
     if datapoints > evaluation_periods:
@@ -314,8 +393,7 @@ def _alarm(reader: _Reader) -> DriftAlarmConfig:
     if period not in (10, 20, 30) and period % 60:
         raise ConfigError(f"{reader.path('periodSeconds')}: CloudWatch periods are 10, 20, 30 or multiples of 60")
     reader.finish()
-    return DriftAlarmConfig(
-        threshold=threshold,
+    return AlarmConfig(
         evaluation_periods=evaluation_periods,
         datapoints_to_alarm=datapoints,
         period_seconds=period,
@@ -333,9 +411,7 @@ def _drift(reader: _Reader) -> DriftConfig:
     min_psi = reader.number("minPsi", 0.0)
     min_ks = reader.number("minKs", 0.0, 1.0)
     min_prediction_psi = reader.number("minPredictionPsi", 0.0)
-    namespace = reader.string("metricNamespace")
-    if namespace.startswith("AWS/") or len(namespace) > 255:
-        raise ConfigError(f"{reader.path('metricNamespace')}: {namespace!r} is reserved or too long")
+    namespace = _namespace(reader, "metricNamespace")
     config = DriftConfig(
         schedule_minutes=schedule,
         window_minutes=window,
@@ -352,8 +428,51 @@ def _drift(reader: _Reader) -> DriftConfig:
     return config
 
 
+def _namespace(reader: _Reader, key: str) -> str:
+    namespace = reader.string(key)
+    if namespace.startswith("AWS/") or len(namespace) > 255:
+        raise ConfigError(f"{reader.path(key)}: {namespace!r} is reserved or too long")
+    return namespace
+
+
+def _key_prefix(reader: _Reader, key: str) -> str:
+    prefix = reader.string(key)
+    if prefix.startswith("/") or not prefix.endswith("/"):
+        raise ConfigError(f"{reader.path(key)}: an S3 key prefix ends with '/' and does not start with it ({prefix!r})")
+    return prefix
+
+
+def _ground_truth(reader: _Reader) -> GroundTruthConfig:
+    config = GroundTruthConfig(
+        prefix=_key_prefix(reader, "prefix"),
+        lookback_hours=reader.integer("lookbackHours", 1, 90 * 24),
+    )
+    reader.finish()
+    return config
+
+
+def _quality(reader: _Reader) -> QualityConfig:
+    metric = reader.string("metric")
+    if metric not in QUALITY_METRICS:
+        raise ConfigError(f"{reader.path('metric')}: {metric!r} is not one of {sorted(QUALITY_METRICS)}")
+    config = QualityConfig(
+        metric=metric,
+        tolerance=reader.number("tolerance", 0.0, 1.0),
+        min_labels=reader.integer("minLabels", 1),
+        metric_namespace=_namespace(reader, "metricNamespace"),
+        alarm=_m_of_n(reader.child("alarm")),
+    )
+    reader.finish()
+    return config
+
+
 def _retraining(reader: _Reader) -> RetrainingConfig:
-    config = RetrainingConfig(cooldown_minutes=reader.integer("cooldownMinutes", 0, 30 * 24 * 60))
+    config = RetrainingConfig(
+        cooldown_minutes=reader.integer("cooldownMinutes", 0, 30 * 24 * 60),
+        on_upload=reader.boolean("onUpload"),
+        on_alarm=reader.boolean("onAlarm"),
+        recheck_minutes=reader.integer("recheckMinutes", 1, 24 * 60),
+    )
     reader.finish()
     return config
 
@@ -377,6 +496,8 @@ def parse_config(value: Any) -> MlopsConfig:
         gate=_gate(reader.child("gate")),
         serving=_serving(reader.child("serving")),
         drift=_drift(reader.child("drift")),
+        ground_truth=_ground_truth(reader.child("groundTruth")),
+        quality=_quality(reader.child("quality")),
         retraining=_retraining(reader.child("retraining")),
     )
     reader.finish()

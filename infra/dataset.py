@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["DatasetFacts", "read_dataset_facts"]
 
-_DROPPED_ROLES = frozenset({"target", "id", "leak"})
+_DROPPED_ROLES = frozenset({"target", "id", "leak", "time"})  # never features
 
 
 @dataclass(frozen=True)

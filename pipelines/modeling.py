@@ -8,7 +8,9 @@ pandas and scikit-learn (the Lambda packages carry neither).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from pipelines.schema import Column, DatasetSchema
 MODEL_TYPES = ("hist_gradient_boosting", "random_forest", "logistic_regression")
 DEFAULT_MODEL_TYPE = "hist_gradient_boosting"
 METRIC_NAMES = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "threshold")
+THRESHOLD_MODES = ("best_f1", "cost")  # or a number in (0, 1), mode "fixed"
 
 
 class DataError(ValueError):
@@ -48,35 +51,58 @@ class DataError(ValueError):
 
 
 def read_dataset(paths: Iterable[str | Path], schema: DatasetSchema) -> pd.DataFrame:
-    """Read and concatenate CSV files whose header must hold exactly the schema's columns.
+    """Read and concatenate CSV files whose header must hold the schema's columns and no other.
 
     Every field is read as text first and converted per the schema, so that "what is a number" and
     "what is missing" (only an empty field) mean the same here as in the validate Lambda, which
     parses with :meth:`Column.parse`. Pandas' defaults would also turn "NA" or "null" into missing.
+    ``id`` and ``leak`` columns may be absent from a file (a batch built from captured traffic has
+    none): an absent column is not in that file's frame (nor in the result if no file has it).
+    The time column stays text when it is a string (see :func:`time_keys` for its sortable key).
     """
-    frames = [_read_one(Path(p), schema) for p in paths]
-    if not frames:
+    return read_files(paths, schema)[0]
+
+
+def read_files(
+    paths: Iterable[str | Path], schema: DatasetSchema, *, names: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`read_dataset`, plus the position (in ``paths``) of the file each row came from.
+
+    Files are read as text one by one (each header checked on its own) and converted once, after
+    concatenation: a training job reads one small file per batch, and per-file conversion would
+    cost more than the reading. ``names`` label the files in error messages (default: file names).
+    """
+    files = [Path(p) for p in paths]
+    if not files:
         raise DataError("no CSV file to read")
-    return pd.concat(frames, ignore_index=True)
-
-
-def _read_one(path: Path, schema: DatasetSchema) -> pd.DataFrame:
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    check_header(list(raw.columns), schema, source=path.name)
-    frame = raw[list(schema.column_names)].copy()
-    for column in schema.columns:
+    labels = list(names) if names is not None else [f.name for f in files]
+    if len(labels) != len(files):
+        raise ValueError(f"{len(labels)} names for {len(files)} files")
+    raws = []
+    for path, label in zip(files, labels, strict=True):
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        check_header(list(raw.columns), schema, source=label)
+        raws.append(raw)
+    origin = np.repeat(np.arange(len(raws)), [len(r) for r in raws])
+    combined = raws[0] if len(raws) == 1 else pd.concat(raws, ignore_index=True)
+    present = [c for c in schema.columns if c.name in combined.columns]
+    frame = combined[[c.name for c in present]].copy()
+    row_labels = np.asarray(labels, dtype=object)
+    for column in present:
         if column.is_numeric:
-            frame[column.name] = _to_number(frame[column.name], column, path.name)
-    return frame
+            frame[column.name] = _to_number(frame[column.name], column, row_labels, origin)
+    return frame, origin
 
 
 def check_header(header: list[str], schema: DatasetSchema, *, source: str = "data") -> None:
     """Raise a :class:`DataError` naming the missing and unexpected columns, if any.
 
-    Column order is not enforced: columns are addressed by name everywhere downstream.
+    Column order is not enforced: columns are addressed by name everywhere downstream. Only the
+    schema's optional columns (``id`` and ``leak``) may be missing; an unknown column is refused,
+    since it most likely means the file belongs to another dataset or a column was renamed.
     """
     expected = list(schema.column_names)
-    missing = [c for c in expected if c not in header]
+    missing = [c.name for c in schema.required_columns if c.name not in header]
     extra = [c for c in header if c not in expected]
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if missing or extra or duplicated:
@@ -90,15 +116,59 @@ def check_header(header: list[str], schema: DatasetSchema, *, source: str = "dat
         raise DataError(f"{source}: header does not match schema {schema.name!r}: " + "; ".join(problems))
 
 
-def _to_number(values: pd.Series, column: Column, source: str) -> pd.Series:
+def _to_number(values: pd.Series, column: Column, labels: np.ndarray, origin: np.ndarray) -> pd.Series:
     numbers = pd.to_numeric(values.str.strip(), errors="coerce")
-    bad = numbers.isna() & values.notna()
+    bad = (numbers.isna() & values.notna()).to_numpy()
     if bad.any():
-        first = values[bad].iloc[0]
+        row = int(np.argmax(bad))
         raise DataError(
-            f"{source}: column {column.name!r} has {int(bad.sum())} non-numeric value(s), e.g. {first!r}"
+            f"{labels[origin[row]]}: column {column.name!r} has {int(bad.sum())} non-numeric value(s), "
+            f"e.g. {values.iloc[row]!r}"
         )
     return numbers.astype("float64")
+
+
+def time_keys(
+    frame: pd.DataFrame, schema: DatasetSchema, *, source: str | Sequence[str] | np.ndarray = "data"
+) -> np.ndarray | None:
+    """The time column as sortable float keys (UTC epoch seconds for ISO text), or ``None``.
+
+    ``None`` when the schema has no time column. Numbers are used as they are; text goes through
+    :meth:`Column.time_key`, the validate Lambda's own rule. A missing or unreadable time is a
+    :class:`DataError` naming the column and an example, since such a row cannot be placed.
+    ``source`` names the data in that message: one label, or one per row (the first bad row's).
+    """
+    column = schema.time_column
+    if column is None:
+        return None
+
+    def where(bad: np.ndarray) -> str:
+        if isinstance(source, str):
+            return source
+        return str(source[int(np.argmax(bad))]) if len(source) else "data"
+
+    if column.name not in frame.columns:
+        raise DataError(f"{where(np.ones(len(frame), dtype=bool))}: time column {column.name!r} is missing")
+    values = frame[column.name]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{where(missing)}: time column {column.name!r} has {int(missing.sum())} missing value(s)")
+    if column.is_numeric:
+        return values.to_numpy(dtype=np.float64)
+    keys: dict[str, float] = {}
+    bad_texts: list[str] = []
+    for text in pd.unique(values):  # timestamps repeat; parse each distinct text once
+        try:
+            keys[text] = column.time_key(str(text))
+        except ValueError:
+            bad_texts.append(str(text))
+    if bad_texts:
+        bad = values.isin(bad_texts).to_numpy()
+        raise DataError(
+            f"{where(bad)}: time column {column.name!r} has {int(bad.sum())} value(s) that are not ISO-8601 "
+            f"timestamps, e.g. {values.iloc[int(np.argmax(bad))]!r}"
+        )
+    return values.map(keys).to_numpy(dtype=np.float64)
 
 
 def features_and_labels(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, np.ndarray]:
@@ -220,6 +290,95 @@ def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
     return float(thresholds[int(np.argmax(f1))])
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How the decision threshold is chosen: ``best_f1``, ``cost`` or ``fixed`` at ``value``.
+
+    Chosen on out-of-fold predictions of the training rows (never on the holdout, which must stay
+    an unbiased estimate); a fixed threshold needs none, so the cross-validation is skipped.
+    """
+
+    mode: str = "best_f1"
+    value: float | None = None
+    false_positive_cost: float = 1.0
+    false_negative_cost: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in (*THRESHOLD_MODES, "fixed"):
+            raise ValueError(f"unknown threshold mode {self.mode!r}")
+        if self.mode == "fixed" and (self.value is None or not 0.0 < self.value < 1.0):
+            raise ValueError(f"a fixed threshold must be a number in (0, 1), got {self.value!r}")
+        for name, cost in (("false-positive", self.false_positive_cost), ("false-negative", self.false_negative_cost)):
+            if not (math.isfinite(cost) and cost > 0.0):
+                raise ValueError(f"the {name} cost must be a positive number, got {cost!r}")
+
+    @classmethod
+    def parse(cls, text: str, false_positive_cost: float = 1.0, false_negative_cost: float = 1.0) -> ThresholdRule:
+        """The rule a ``threshold`` hyperparameter names: ``best_f1``, ``cost`` or a number in (0, 1)."""
+        mode, value = text.strip(), None
+        if mode not in THRESHOLD_MODES:
+            try:
+                value = float(mode)
+            except ValueError:
+                raise ValueError(
+                    f"threshold must be {' or '.join(THRESHOLD_MODES)} or a number in (0, 1), got {text!r}"
+                ) from None
+            mode = "fixed"
+        return cls(mode, value, false_positive_cost, false_negative_cost)
+
+    @property
+    def needs_out_of_fold(self) -> bool:
+        return self.mode != "fixed"
+
+    def choose(self, labels: np.ndarray | None = None, probabilities: np.ndarray | None = None) -> float:
+        """The threshold: fixed, or chosen on (out-of-fold) ``labels`` and ``probabilities``."""
+        if self.mode == "fixed":
+            assert self.value is not None  # __post_init__
+            return self.value
+        if labels is None or probabilities is None:
+            raise ValueError(f"threshold mode {self.mode!r} needs labels and out-of-fold probabilities")
+        if self.mode == "best_f1":
+            return best_f1_threshold(labels, probabilities)
+        return min_cost_threshold(labels, probabilities, self.false_positive_cost, self.false_negative_cost)
+
+    def describe(self, value: float) -> dict[str, Any]:
+        """The ``threshold`` block of metrics.json."""
+        return {
+            "mode": self.mode,
+            "value": float(value),
+            "falsePositiveCost": self.false_positive_cost,
+            "falseNegativeCost": self.false_negative_cost,
+        }
+
+
+def min_cost_threshold(
+    labels: np.ndarray, probabilities: np.ndarray, false_positive_cost: float, false_negative_cost: float
+) -> float:
+    """The threshold (predict positive when ``p >= t``) minimising ``fp_cost·FP + fn_cost·FN``.
+
+    Candidates are every distinct probability plus "predict nothing" (just above the largest
+    probability), so the optimum over all thresholds is found, in one sort. On a tie the highest
+    threshold wins: the same cost with fewer alarms.
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if len(labels) == 0 or labels.min() == labels.max():
+        raise ValueError("both classes are needed to choose a threshold")
+    order = np.argsort(-probabilities, kind="stable")
+    p, y = probabilities[order], labels[order].astype(np.int64)
+    # Cut after each run of equal probabilities: rows [0, end) are predicted positive.
+    ends = np.flatnonzero(np.r_[p[1:] != p[:-1], True]) + 1
+    true_positives = np.cumsum(y)[ends - 1]
+    false_positives = ends - true_positives
+    false_negatives = int(y.sum()) - true_positives
+    costs = false_positive_cost * false_positives + false_negative_cost * false_negatives
+    nothing = false_negative_cost * float(y.sum())  # every positive missed, no false alarm
+    best = int(np.argmin(costs))  # first minimum = highest threshold among ties
+    if nothing <= costs[best]:
+        return float(np.nextafter(p[0], np.inf))
+    return float(p[ends[best] - 1])
 
 
 def classification_metrics(

@@ -5,6 +5,11 @@ inference container, so this module is standard-library only: it is copied into 
 which carries neither pandas nor scikit-learn. Parsing is strict (unknown keys, wrong types and
 inconsistent rules are rejected) because a typo in a schema would otherwise silently change what the
 model is trained on.
+
+Roles: ``feature`` (the model's input), ``target``, ``id`` and ``leak`` (validated, dropped before
+training, and allowed to be absent from a file), and ``time`` (at most one column, never a feature,
+never nullable: it orders the rows, so the holdout is the newest rows and a window can be "the last D
+days"; integers and floats are epoch seconds, strings ISO-8601 timestamps, naive ones read as UTC).
 """
 
 from __future__ import annotations
@@ -14,26 +19,37 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "COLUMN_TYPES",
+    "DROPPED_ROLES",
+    "OPTIONAL_ROLES",
     "PROBLEM_TYPES",
     "ROLES",
+    "TIME_TYPES",
     "Column",
     "DatasetSchema",
     "QualityRules",
     "SchemaError",
     "load_schema",
     "parse_schema",
+    "parse_timestamp",
 ]
 
 COLUMN_TYPES = ("integer", "float", "categorical", "string")
-ROLES = ("feature", "target", "id", "leak")
+ROLES = ("feature", "target", "id", "leak", "time")
 PROBLEM_TYPES = ("binary_classification",)
 NUMERIC_TYPES = ("integer", "float")
+# Dropped before training: ids carry no signal, leak columns give the label away.
 DROPPED_ROLES = ("id", "leak")
+# Columns a file may lack: the same roles, since nothing downstream of validation reads them.
+OPTIONAL_ROLES = DROPPED_ROLES
+# A time column orders rows and defines "the last D days"; a number is read as seconds since the
+# Unix epoch (UTC), a string must be an ISO-8601 timestamp.
+TIME_TYPES = ("integer", "float", "string")
 
 # Pandas' number parser (what training uses) and these patterns must agree on what a number is, so a
 # row the validate Lambda accepts is a row training can read. Python's own int()/float() would also
@@ -90,6 +106,28 @@ class Column:
     def is_feature(self) -> bool:
         return self.role == "feature"
 
+    @property
+    def is_time(self) -> bool:
+        return self.role == "time"
+
+    def time_key(self, value: Value) -> float:
+        """A parsed value of the time column as seconds since the Unix epoch (UTC), for sorting.
+
+        Numbers are taken as they are (epoch seconds, or any monotone counter when only the order
+        matters); strings are ISO-8601 timestamps, naive ones read as UTC, so an offset-carrying and
+        a naive timestamp of the same instant sort together. Raises ``ValueError`` naming the column.
+        """
+        if not self.is_time:
+            raise ValueError(f"column {self.name!r} has role {self.role!r}, not 'time'")
+        if isinstance(value, bool):
+            raise ValueError(f"column {self.name!r}: {value!r} is not a timestamp")
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_timestamp(value).timestamp()
+        except ValueError as exc:
+            raise ValueError(f"column {self.name!r}: {value!r} is not an ISO-8601 timestamp") from exc
+
     def parse(self, raw: str) -> Value | None:
         """Coerce one raw CSV field to this column's Python value (``None`` for an empty field).
 
@@ -117,6 +155,9 @@ class Column:
             if not math.isfinite(value):
                 raise ValueError(f"column {self.name!r}: {raw!r} is out of the float range")
             return value
+        if self.is_time:
+            # Representation, like a number's: a row whose time cannot be read cannot be ordered.
+            self.time_key(raw)
         return raw
 
     def violation(self, value: Value | None) -> str | None:
@@ -187,6 +228,23 @@ class DatasetSchema:
         """``id`` and ``leak`` columns: validated, but never shown to the model."""
         return tuple(c for c in self.columns if c.role in DROPPED_ROLES)
 
+    @property
+    def time_column(self) -> Column | None:
+        """The column with role ``time`` (at most one): it orders rows and is never a feature."""
+        return next((c for c in self.columns if c.is_time), None)
+
+    @property
+    def optional_columns(self) -> tuple[Column, ...]:
+        """Columns a file may lack (``id`` and ``leak``): they are dropped before training anyway,
+        so a batch written from captured traffic, which has only features, time and label, is
+        still a complete batch."""
+        return tuple(c for c in self.columns if c.role in OPTIONAL_ROLES)
+
+    @property
+    def required_columns(self) -> tuple[Column, ...]:
+        """Columns every file must hold: features, the target and the time column, if any."""
+        return tuple(c for c in self.columns if c.role not in OPTIONAL_ROLES)
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -231,6 +289,7 @@ def parse_schema(mapping: Mapping[str, Any]) -> DatasetSchema:
     target = _check_target(columns, target_name)
     if not any(c.role == "feature" for c in columns):
         raise SchemaError("columns", "no column has role 'feature': there is nothing to learn from")
+    _check_time(columns)
     if "positiveLabel" not in mapping:
         raise SchemaError("positiveLabel", "is required")
     positive = _coerce_label(target, mapping["positiveLabel"])
@@ -262,9 +321,18 @@ def _parse_column(raw: Any, where: str) -> Column:
         raise SchemaError(
             f"{where}.type",
             "a 'string' column is free text and cannot be a feature: make it 'categorical' "
-            "with its categories, or give it role 'id' or 'leak'",
+            "with its categories, or give it role 'id', 'leak' or (for ISO-8601 timestamps) 'time'",
+        )
+    if role == "time" and ctype not in TIME_TYPES:
+        raise SchemaError(
+            f"{where}.type",
+            f"a time column must be {', '.join(TIME_TYPES)} (numbers are epoch seconds, strings ISO-8601), "
+            f"not {ctype!r}",
         )
     nullable = _optional_bool(raw, "nullable", f"{where}.nullable")
+    if role == "time" and nullable:
+        # A row without a time could be neither ordered nor placed in a "last D days" window.
+        raise SchemaError(f"{where}.nullable", "a time column cannot be nullable: every row needs its time")
     unique = _optional_bool(raw, "unique", f"{where}.unique")
     low = _optional_number(raw, "min", f"{where}.min")
     high = _optional_number(raw, "max", f"{where}.max")
@@ -288,6 +356,8 @@ def _parse_column(raw: Any, where: str) -> Column:
 
 def _parse_categories(raw: Mapping[str, Any], ctype: str, role: str, where: str) -> tuple[Value, ...] | None:
     needed = ctype == "categorical" or role == "target"
+    if role == "time" and "categories" in raw:
+        raise SchemaError(where, "categories do not apply to a time column")
     if "categories" not in raw:
         if needed:
             raise SchemaError(where, f"is required for {'the target' if role == 'target' else ctype} columns")
@@ -317,6 +387,30 @@ def _check_unique_names(columns: tuple[Column, ...]) -> None:
         if c.name in seen:
             raise SchemaError(f"columns[{i}].name", f"duplicate column name {c.name!r}")
         seen.add(c.name)
+
+
+def _check_time(columns: tuple[Column, ...]) -> None:
+    times = [i for i, c in enumerate(columns) if c.is_time]
+    if len(times) > 1:
+        raise SchemaError(f"columns[{times[1]}].role", f"at most one column may have role 'time', found {len(times)}")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO-8601 timestamp as an aware UTC datetime (a naive timestamp is taken to be UTC).
+
+    Standard library only (``datetime.fromisoformat``, which reads ISO-8601 including a ``Z``
+    suffix since Python 3.11), so the validate Lambda and the training job agree on what a
+    timestamp is. Raises ``ValueError`` for anything else.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected ISO-8601 text, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped or not stripped[0].isdigit():
+        raise ValueError(f"{text!r} is not an ISO-8601 timestamp")
+    moment = datetime.fromisoformat(stripped)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _check_target(columns: tuple[Column, ...], target_name: str) -> Column:

@@ -66,8 +66,19 @@ def endpoint_exists(name: str) -> bool:
     return True
 
 
+def _metrics_uri(package: dict[str, Any]) -> str | None:
+    """``ModelMetrics.ModelQuality.Statistics.S3Uri``, or ``None`` for a package registered without it."""
+    statistics = ((package.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}
+    uri = statistics.get("S3Uri")
+    return uri if isinstance(uri, str) and uri else None
+
+
 def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
-    """``{"found", "modelPackageArn", "version", "modelDataUrl", "artifactSha256", "endpointExists"}``."""
+    """``{"found", "modelPackageArn", "version", "modelDataUrl", "artifactSha256", "metricsUri", "endpointExists"}``.
+
+    ``metricsUri`` is the package's ModelQuality statistics (its ``metrics.json``): the planner reads
+    the batches the champion trained on from it, so the next run can tell new rows from seen ones.
+    """
     summary = latest_approved(settings.model_package_group)
     out: dict[str, Any] = {
         "found": False,
@@ -75,6 +86,7 @@ def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
         "version": None,
         "modelDataUrl": None,
         "artifactSha256": None,
+        "metricsUri": None,
         "endpointExists": endpoint_exists(settings.endpoint_name),
     }
     if summary is None:
@@ -94,5 +106,6 @@ def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
         # Lets training verify the champion's model.joblib before unpickling it (--champion-sha256).
         artifactSha256=(containers[0].get("Environment") or {}).get("MLOPS_MODEL_SHA256")
         or (package.get("CustomerMetadataProperties") or {}).get("artifactSha256"),
+        metricsUri=_metrics_uri(package),
     )
     return out

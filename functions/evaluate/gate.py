@@ -1,8 +1,13 @@
-"""The quality gate: absolute thresholds AND no regression against the champion.
+"""The quality gate: absolute thresholds AND a real improvement over the champion.
 
 Pure logic (no AWS), so every branch is unit-tested. Each check yields one human-readable reason,
 passing or failing, because the reasons are what an engineer reads in the registry and the
 rejection notification to learn why a model was (not) promoted.
+
+With a champion, the challenger must beat it by at least ``min_improvement`` on the primary metric
+(both scored on the same holdout, rows neither was trained on). With ``min_improvement > 0`` a tie
+fails: replacing a serving model costs a deployment and risk, so it has to buy something; noise-level
+differences would otherwise flip the endpoint back and forth between equivalent models.
 """
 
 from __future__ import annotations
@@ -17,9 +22,15 @@ __all__ = ["GateDecision", "GatePolicy", "decide"]
 
 @dataclass(frozen=True)
 class GatePolicy:
+    """``min_improvement`` (>= 0): how much the challenger must beat the champion's primary metric by."""
+
     primary_metric: str
     thresholds: Mapping[str, float]
-    max_regression: float = 0.0
+    min_improvement: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.min_improvement) and self.min_improvement >= 0.0):
+            raise ValueError(f"min_improvement must be a number >= 0, got {self.min_improvement!r}")
 
 
 @dataclass(frozen=True)
@@ -63,22 +74,21 @@ def decide(challenger: Mapping[str, Any], champion: Mapping[str, Any] | None, po
         reasons.append("pass champion: no champion to compare with; the thresholds alone decide")
     else:
         mine, theirs = _number(challenger, primary), _number(champion, primary)
-        floor = None if theirs is None else theirs - policy.max_regression
-        if mine is None or theirs is None or floor is None:
+        if mine is None or theirs is None:
             passed = False
             reasons.append(
                 f"FAIL champion: {primary} is missing for the {'challenger' if mine is None else 'champion'}, "
-                "so the challenger cannot be shown to be no worse"
+                "so the challenger cannot be shown to be better; the champion keeps serving"
             )
-        elif mine >= floor:
+        elif mine >= theirs + policy.min_improvement:
             reasons.append(
-                f"pass champion: {primary} {mine:.4f} >= champion {theirs:.4f} - allowed regression "
-                f"{policy.max_regression:.4f}"
+                f"pass champion: {primary} {mine:.4f} >= champion {theirs:.4f} + required improvement "
+                f"{policy.min_improvement:.4f}"
             )
         else:
             passed = False
             reasons.append(
-                f"FAIL champion: {primary} {mine:.4f} < champion {theirs:.4f} - allowed regression "
-                f"{policy.max_regression:.4f}"
+                f"FAIL champion: {primary} {mine:.4f} < champion {theirs:.4f} + required improvement "
+                f"{policy.min_improvement:.4f}; the champion keeps serving"
             )
     return GateDecision(approved=passed, reasons=reasons)

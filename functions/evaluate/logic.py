@@ -40,7 +40,7 @@ class EvaluateSettings:
         policy = GatePolicy(
             primary_metric=env_str("GATE_PRIMARY_METRIC"),
             thresholds={k: float(v) for k, v in thresholds.items()},
-            max_regression=env_float("GATE_MAX_REGRESSION", minimum=0.0),
+            min_improvement=env_float("GATE_MIN_IMPROVEMENT", minimum=0.0),
         )
         return cls(env_str("ARTIFACTS_BUCKET"), policy)
 
@@ -132,6 +132,10 @@ def evaluate_training_job(state: dict[str, Any], settings: EvaluateSettings) -> 
         "modelType": metrics.get("model_type"),
         "hyperparameters": metrics.get("hyperparameters"),
         "rows": metrics.get("rows"),
+        # What the model was trained and held out on, and how its threshold was chosen: register
+        # records them in the lineage, and the next plan reads data.trainBatches from metrics.json.
+        "data": metrics.get("data"),
+        "threshold": metrics.get("threshold"),
     }
     put_json(
         bucket,
@@ -143,7 +147,7 @@ def evaluate_training_job(state: dict[str, Any], settings: EvaluateSettings) -> 
             "policy": {
                 "primaryMetric": settings.policy.primary_metric,
                 "thresholds": dict(settings.policy.thresholds),
-                "maxRegression": settings.policy.max_regression,
+                "minImprovement": settings.policy.min_improvement,
             },
             **result,
         },

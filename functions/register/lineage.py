@@ -57,6 +57,13 @@ def _get(mapping: Any, *path: str) -> Any:
     return mapping
 
 
+def _joined(values: Any) -> str | None:
+    """A list of batch versions as one space-separated value (truncated by ``metadata_value``)."""
+    if not isinstance(values, list) or not values:
+        return None
+    return " ".join(str(v) for v in values)
+
+
 def build_lineage(state: Mapping[str, Any], code_version: str) -> dict[str, str]:
     """Where the model came from: data, validation, training, evaluation, code and trigger."""
     evaluation = state.get("evaluation") or {}
@@ -82,6 +89,18 @@ def build_lineage(state: Mapping[str, Any], code_version: str) -> dict[str, str]
         "championMetrics": pairs(evaluation.get("championMetrics")),
         "gate": evaluation.get("approvalStatus"),
         "evaluationReport": _get(evaluation, "reports", "evaluation"),
+        "windowMode": _get(state, "plan", "window", "mode"),
+        "windowBatches": _get(state, "plan", "window", "batches"),
+        "windowRows": _get(state, "plan", "window", "rows"),
+        "windowFirst": _get(state, "plan", "window", "first"),
+        "windowLast": _get(state, "plan", "window", "last"),
+        "newRows": _get(state, "plan", "newRows"),
+        "trainingPlan": _get(state, "plan", "planPrefixUri"),
+        "holdoutRule": _get(evaluation, "data", "holdoutRule"),
+        "holdoutRows": _get(evaluation, "data", "holdoutRows"),
+        "holdoutBatches": _joined(_get(evaluation, "data", "holdoutBatches")),
+        "thresholdMode": _get(evaluation, "threshold", "mode"),
+        "threshold": _get(evaluation, "threshold", "value"),
         "alarmName": _get(state, "alarm", "name"),
         "alarmStateChangeTime": _get(state, "alarm", "stateChangeTime"),
     }

@@ -1,1 +1,1 @@
-"""The trigger Lambda: the one door into the pipeline (upload, drift alarm, manual request)."""
+"""The trigger Lambda: the one door into the pipeline (upload, drift or quality alarm, recheck, manual request)."""

@@ -1,17 +1,15 @@
-"""Data access for the trigger: the pipeline's Step Functions executions and the curated snapshots."""
+"""Data access for the trigger: the pipeline's Step Functions executions (batches: ``functions.shared.batches``)."""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from functions.shared.aws import client
-from functions.shared.errors import NoCuratedDataError
 
-__all__ = ["CuratedSnapshot", "Executions", "latest_snapshot"]
+__all__ = ["Executions"]
 
 
 class Executions:
@@ -48,17 +46,19 @@ class Executions:
         executions = page.get("executions", [])
         return executions[0]["executionArn"] if executions else None
 
-    def latest_start(self, name_prefix: str, not_before: datetime) -> datetime | None:
-        """Start time of the newest execution whose name has ``name_prefix``, if it began after
-        ``not_before``. ListExecutions returns the newest first, so paging stops at ``not_before``."""
+    def latest_start(self, name_prefixes: str | Iterable[str], not_before: datetime) -> tuple[str, datetime] | None:
+        """Name and start time of the newest execution whose name has one of ``name_prefixes``, if
+        it began at or after ``not_before``. ListExecutions returns the newest first, so paging stops
+        at ``not_before`` instead of walking the state machine's whole history."""
+        prefixes = (name_prefixes,) if isinstance(name_prefixes, str) else tuple(name_prefixes)
         paginator = client("stepfunctions").get_paginator("list_executions")
         for page in paginator.paginate(stateMachineArn=self.state_machine_arn):
             for execution in page.get("executions", []):
                 started: datetime = execution["startDate"]
                 if started < not_before:
                     return None
-                if execution["name"].startswith(name_prefix):
-                    return started
+                if execution["name"].startswith(prefixes):
+                    return execution["name"], started
         return None
 
     def start(self, name: str, payload: dict[str, Any]) -> str | None:
@@ -69,40 +69,3 @@ class Executions:
         except sfn.exceptions.ExecutionAlreadyExists:
             return None
         return response["executionArn"]
-
-
-@dataclass(frozen=True)
-class CuratedSnapshot:
-    bucket: str
-    key: str
-    etag: str | None
-    last_modified: datetime
-
-    @property
-    def dataset_version(self) -> str:
-        return self.key.split("/")[-2]
-
-
-def latest_snapshot(bucket: str, dataset: str) -> CuratedSnapshot:
-    """The newest ``snapshots/<dataset>/<datasetVersion>/data.csv`` in the curated bucket.
-
-    Newest by LastModified, ties broken by the version string (a UTC stamp, so it sorts by time).
-    Raises NoCuratedDataError when there is none: a drift alarm cannot retrain on nothing.
-    """
-    prefix = f"snapshots/{dataset}/"
-    pattern = re.compile(rf"{re.escape(prefix)}[^/]+/data\.csv")
-    best: CuratedSnapshot | None = None
-    paginator = client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if not pattern.fullmatch(obj["Key"]):
-                continue
-            candidate = CuratedSnapshot(bucket, obj["Key"], obj.get("ETag"), obj["LastModified"])
-            if best is None or (candidate.last_modified, candidate.key) > (best.last_modified, best.key):
-                best = candidate
-    if best is None:
-        raise NoCuratedDataError(
-            f"no curated snapshot of dataset {dataset!r} in s3://{bucket}/{prefix}: "
-            "retraining needs at least one validated upload"
-        )
-    return best

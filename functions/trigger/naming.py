@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["MAX_NAME_LENGTH", "drift_name", "execution_name", "manual_name", "normalise_etag", "upload_name"]
+__all__ = [
+    "ALARM_REASONS",
+    "MAX_NAME_LENGTH",
+    "alarm_name",
+    "execution_name",
+    "manual_name",
+    "normalise_etag",
+    "upload_name",
+]
+
+ALARM_REASONS = ("drift", "quality")
 
 MAX_NAME_LENGTH = 56
 _DIGEST_CHARS = 32
@@ -37,9 +47,20 @@ def upload_name(bucket: str, key: str, version_id: str | None, etag: str | None)
     return execution_name("upload", bucket, key, version_id or normalise_etag(etag))
 
 
-def drift_name(alarm_arn: str, state_change_time: str) -> str:
-    """One run per alarm transition into ALARM: re-deliveries of that transition share its timestamp."""
-    return execution_name("drift", alarm_arn, state_change_time)
+def alarm_name(reason: str, alarm_arn: str, state_change_time: str, newest_batch: str | None = None) -> str:
+    """The run for one alarm transition into ALARM.
+
+    An alarm event: ``<reason>-<sha256(alarmArn/stateChangeTime)[:32]>`` — re-deliveries of a
+    transition share its timestamp, so they are duplicates. A recheck also names the newest batch,
+    ``<reason>-<sha256(alarmArn/stateChangeTime/newestBatch)[:32]>``: an alarm that stays in ALARM
+    keeps its transition time, so it can start a new run only once a new batch exists — a
+    persisting problem retrains once per new batch at most.
+    """
+    if reason not in ALARM_REASONS:
+        raise ValueError(f"alarm retraining reason must be one of {list(ALARM_REASONS)}, got {reason!r}")
+    if newest_batch is None:
+        return execution_name(reason, alarm_arn, state_change_time)
+    return execution_name(reason, alarm_arn, state_change_time, newest_batch)
 
 
 def manual_name(bucket: str, key: str, version_id: str | None, etag: str | None, request_id: str) -> str:

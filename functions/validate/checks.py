@@ -7,6 +7,11 @@ small per-column tallies are kept; uniqueness and duplicate-row checks keep a se
 
 Every rule of the schema is checked and *all* failures are reported together, so a data owner can
 fix a file in one pass instead of discovering problems one rejected upload at a time.
+
+Columns with role ``id`` or ``leak`` may be absent from a file: training drops them anyway, and a
+batch built from production traffic (ground truth joined with captured features) never has them.
+When the schema has a ``time`` column, the file's time range is reported (``timeRange``) so the
+training window ("the last D days") can be chosen from the reports without reading the data.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.schema import Column, DatasetSchema
+from pipelines.schema import OPTIONAL_ROLES, Column, DatasetSchema
 
 __all__ = ["MAX_EXAMPLES", "Failure", "ValidationResult", "unreadable", "validate_csv"]
 
@@ -107,6 +112,11 @@ class _ColumnCheck:
         self.high = -math.inf
         self.total = 0.0
         self.category_counts: Counter[Any] = Counter()
+        self.is_time = column.is_time
+        # (sort key, value as written) of the earliest and latest time seen: the key compares
+        # timestamps (or numbers), the value is what the report shows.
+        self.first_time: tuple[float, Any] | None = None
+        self.last_time: tuple[float, Any] | None = None
 
     def observe(self, raw: str, line: int) -> Any:
         """Check one field; return its parsed value (``None`` when null or unparsable)."""
@@ -139,7 +149,27 @@ class _ColumnCheck:
                 self.duplicates.add(line, raw)
             else:
                 self.seen.add(value)
+        if self.is_time:
+            self._observe_time(value)
         return value
+
+    def _observe_time(self, value: Any) -> None:
+        """Track the time range: numbers compare as numbers, text as ISO-8601 timestamps.
+
+        ``Column.parse`` has already rejected (as a type error) a value that is not a timestamp,
+        so ``time_key`` cannot fail here; the value kept is the one written in the file.
+        """
+        key = self.column.time_key(value)
+        if self.first_time is None or key < self.first_time[0]:
+            self.first_time = (key, value)
+        if self.last_time is None or key > self.last_time[0]:
+            self.last_time = (key, value)
+
+    def time_range(self) -> dict[str, Any] | None:
+        """``{"min", "max"}`` as written in the file, or ``None`` when no valid time was seen."""
+        if self.first_time is None or self.last_time is None:
+            return None
+        return {"min": self.first_time[1], "max": self.last_time[1]}
 
     def profile(self, rows: int) -> dict[str, Any]:
         """The column's statistics for the report (a light data profile as well as the verdict)."""
@@ -159,6 +189,8 @@ class _ColumnCheck:
             out["unknownCategories"] = self.unknown_categories.count
         if self.seen is not None:
             out["duplicates"] = self.duplicates.count
+        if self.is_time:
+            out["timeRange"] = self.time_range()
         return out
 
     def failures(self, rows: int, max_null_fraction: float) -> list[Failure]:
@@ -204,6 +236,7 @@ class ValidationResult:
     header: dict[str, list[str]]
     columns: dict[str, dict[str, Any]]
     failures: list[Failure]
+    time_range: dict[str, Any] | None = None
 
     @property
     def valid(self) -> bool:
@@ -225,18 +258,18 @@ class ValidationResult:
             "header": self.header,
             "columns": self.columns,
             "failures": [f.to_dict() for f in self.failures],
+            "timeRange": self.time_range,
         }
 
 
 def unreadable(schema: DatasetSchema, check: str, message: str, line: int | None = None) -> ValidationResult:
     """The result for a file that fails before any row can be read (empty, not UTF-8, broken header)."""
-    expected = list(schema.column_names)
     return ValidationResult(
         schema=schema.name,
         rows=0,
         positives=0,
         duplicate_rows=0,
-        header={"expected": expected, "found": [], "missing": expected, "extra": []},
+        header=_unread_header(schema),
         columns={},
         failures=[Failure(check, None, message, 1, [line] if line else [])],
     )
@@ -260,7 +293,7 @@ def validate_csv(lines: Iterable[str], schema: DatasetSchema) -> ValidationResul
             0,
             0,
             0,
-            {"expected": expected, "found": [], "missing": expected, "extra": []},
+            _unread_header(schema),
             {},
             [Failure(MALFORMED_CSV, None, f"the header cannot be parsed: {exc}", 1, [1])],
         )
@@ -270,7 +303,7 @@ def validate_csv(lines: Iterable[str], schema: DatasetSchema) -> ValidationResul
             0,
             0,
             0,
-            {"expected": expected, "found": [], "missing": expected, "extra": []},
+            _unread_header(schema),
             {},
             [Failure(EMPTY_FILE, None, "the file is empty: no header row")],
         )
@@ -321,23 +354,45 @@ def validate_csv(lines: Iterable[str], schema: DatasetSchema) -> ValidationResul
     for _, check in checks:
         failures.extend(check.failures(rows, schema.quality.max_null_fraction))
     failures.extend(_dataset_failures(schema, rows, positives, duplicate_rows, target_index is not None))
-    missing = [c for c in expected if c not in positions]
+    missing, absent = _missing_columns(header, schema)
     extra = [h for h in header if h not in expected]
+    time_check = next((check for _, check in checks if check.is_time), None)
     return ValidationResult(
         schema=schema.name,
         rows=rows,
         positives=positives,
         duplicate_rows=duplicate_rows,
-        header={"expected": expected, "found": header, "missing": missing, "extra": extra},
+        header={"expected": expected, "found": header, "missing": missing, "extra": extra, "absent": absent},
         columns={check.column.name: check.profile(rows) for _, check in checks},
         failures=failures,
+        time_range=time_check.time_range() if time_check else None,
     )
+
+
+def _unread_header(schema: DatasetSchema) -> dict[str, list[str]]:
+    """The header block of a file whose header could not be read: every required column is missing."""
+    expected = list(schema.column_names)
+    required = [c.name for c in schema.required_columns]
+    absent = [c.name for c in schema.optional_columns]
+    return {"expected": expected, "found": [], "missing": required, "extra": [], "absent": absent}
+
+
+def _missing_columns(header: list[str], schema: DatasetSchema) -> tuple[list[str], list[str]]:
+    """``(missing, absent)``: required columns not in the header, and optional ones not in it.
+
+    Only the first is a failure; the second is reported so a reader sees which optional columns
+    (and therefore which of their checks, e.g. ``unique``) were skipped.
+    """
+    present = set(header)
+    missing = [c.name for c in schema.columns if c.name not in present and c.role not in OPTIONAL_ROLES]
+    absent = [c.name for c in schema.columns if c.name not in present and c.role in OPTIONAL_ROLES]
+    return missing, absent
 
 
 def _header_failures(header: list[str], schema: DatasetSchema) -> list[Failure]:
     expected = set(schema.column_names)
     found: list[Failure] = []
-    missing = [c for c in schema.column_names if c not in header]
+    missing, _ = _missing_columns(header, schema)
     extra = [h for h in header if h not in expected]
     repeated = sorted({h for h in header if header.count(h) > 1})
     if missing:

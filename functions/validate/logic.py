@@ -2,6 +2,11 @@
 
 Nothing is lost and nothing is altered: both outcomes are server-side copies of the exact object
 version that was checked (pinned by version id or ETag), and the source object is never deleted.
+
+Every snapshot is one *batch* of the growing dataset (docs/ARCHITECTURE.md, "The learning loop"):
+its ``validation.json`` records where it came from (``origin``: an upload, or ground truth joined
+with captured traffic by the groundtruth function, which calls :func:`validate_upload` itself) and
+the time range it covers, which is what the training planner reads to choose a window.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from functions.validate.checks import ENCODING, ValidationResult, unreadable, va
 from functions.validate.source import SourceObject, open_source
 from pipelines.schema import DatasetSchema, load_schema
 
-__all__ = ["ValidateSettings", "dataset_version", "validate_upload"]
+__all__ = ["ORIGINS", "ValidateSettings", "dataset_version", "validate_upload"]
 
 MAX_FAILURES_IN_MESSAGE = 20  # keeps the Step Functions error cause well under its 32 KB limit
+ORIGINS = ("upload", "ground_truth")  # validation.json ``origin`` values (docs/ARCHITECTURE.md)
+VERSION_STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,13 @@ def _schema(path: str) -> DatasetSchema:
 
 
 def dataset_version(moment: datetime, sha256_hex: str) -> str:
-    """``<UTC yyyymmddTHHMMSSZ>-<first 12 hex of the content's sha256>``: sortable and content-addressed."""
-    return f"{utc_stamp(moment)}-{sha256_hex[:12]}"
+    """``<UTC yyyymmddTHHMMSSffffffZ>-<first 12 hex of the content's sha256>``.
+
+    Sortable and content-addressed. Microseconds, because batches are ordered by their version:
+    two batches validated within the same second (an upload and a ground-truth file, say) must
+    still sort in the order they were validated, not by their hash.
+    """
+    return f"{moment.astimezone(UTC).strftime(VERSION_STAMP_FORMAT)}-{sha256_hex[:12]}"
 
 
 def _existing_snapshot_version(source: SourceObject, settings: ValidateSettings) -> str | None:
@@ -68,8 +80,20 @@ def _existing_snapshot_version(source: SourceObject, settings: ValidateSettings)
     return match.group(1) if match else None
 
 
-def validate_upload(state: dict[str, Any], settings: ValidateSettings, now: datetime | None = None) -> dict[str, Any]:
-    """Validate the object named in the execution input and route it; see the module docstring."""
+def validate_upload(
+    state: dict[str, Any],
+    settings: ValidateSettings,
+    now: datetime | None = None,
+    *,
+    origin: str = "upload",
+) -> dict[str, Any]:
+    """Validate the object named in the execution input and route it; see the module docstring.
+
+    ``origin`` is recorded in the report (and returned) so the planner can tell uploaded batches
+    from ones made of production traffic; it is the caller's to say, not guessed from the key.
+    """
+    if origin not in ORIGINS:
+        raise ValueError(f"origin must be one of {list(ORIGINS)}, got {origin!r}")
     now = now or datetime.now(UTC)
     schema = _schema(settings.schema_path)
     source = SourceObject.from_state(state)
@@ -97,6 +121,7 @@ def validate_upload(state: dict[str, Any], settings: ValidateSettings, now: date
     report = {
         "dataset": settings.dataset_name,
         "validatedAt": now.isoformat(),
+        "origin": origin,
         "source": provenance,
         **result.to_dict(),
     }
@@ -147,6 +172,7 @@ def _snapshot(
         "rows": result.rows,
         "positives": result.positives,
         "sha256": digest,
+        "origin": report["origin"],
     }
 
 

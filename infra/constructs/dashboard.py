@@ -39,6 +39,8 @@ class MlopsDashboard(Construct):
         features: Sequence[str],
         drift_alarm: cloudwatch.IAlarm,
         state_machine: sfn.IStateMachine,
+        quality_namespace: str | None = None,
+        quality_alarm: cloudwatch.IAlarm | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -87,6 +89,27 @@ class MlopsDashboard(Construct):
                 width=_HALF,
             ),
         )
+        if quality_namespace and quality_alarm:
+
+            def quality(metric_name: str, statistic: str = cloudwatch.Stats.AVERAGE) -> cloudwatch.Metric:
+                return cloudwatch.Metric(
+                    namespace=quality_namespace,
+                    metric_name=metric_name,
+                    dimensions_map={"Model": model_name},
+                    statistic=statistic,
+                    period=_HOUR,
+                )
+
+            self.dashboard.add_widgets(
+                cloudwatch.AlarmWidget(title="Quality alarm (drop below the champion)", alarm=quality_alarm,
+                                       width=_HALF),
+                cloudwatch.GraphWidget(
+                    title="Quality on labelled traffic",
+                    left=[quality(name) for name in ("Accuracy", "RocAuc", "F1", "QualityDrop")],
+                    right=[quality("LabelledRecords", cloudwatch.Stats.SUM)],
+                    width=_HALF,
+                ),
+            )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="PSI per feature",

@@ -1,7 +1,7 @@
 """Lambda functions: the one code asset all handlers share, and the function construct itself.
 
-The code asset is bundled locally (no Docker at synth): a plain copy of the handler tree, the two
-pure modules the handlers import from ``pipelines`` (``schema`` and ``drift``), and the dataset
+The code asset is bundled locally (no Docker at synth): a plain copy of the handler tree, the pure
+modules the handlers import from ``pipelines`` (``schema``, ``quality`` and ``drift``), and the dataset
 schema as ``schema.json``. Nothing is pip-installed: boto3 comes with the runtime, Powertools and
 numpy (for ``pipelines.drift``) from AWS's public managed layers, which keeps the package small and
 the cold start short.
@@ -52,7 +52,7 @@ def _python_files(root: Path, relative_dir: str) -> Iterator[tuple[Path, str]]:
 def lambda_code_files(project_root: Path, schema_path: Path) -> list[tuple[Path, str]]:
     """Every (source file, path inside the package) pair of the Lambda code asset, sorted."""
     files = list(_python_files(project_root, "functions"))
-    for name in ("__init__.py", "schema.py"):
+    for name in ("__init__.py", "schema.py", "quality.py"):
         source = project_root / "pipelines" / name
         if not source.is_file():
             raise FileNotFoundError(f"the Lambda package needs pipelines/{name}, which does not exist")

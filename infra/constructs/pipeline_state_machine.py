@@ -1,6 +1,7 @@
 """The training-to-deployment state machine of docs/ARCHITECTURE.md "State machine".
 
-Validate -> resolve the champion -> train (with or without the champion's model as a channel) ->
+Validate -> resolve the champion -> plan the training window (or skip: no new labelled data, or an
+upload that is not to retrain) -> train (with or without the champion's model as a channel) ->
 evaluate -> register -> if approved: create model, endpoint config with data capture, create or
 update the endpoint, then poll until it serves the new config. Every task retries transient
 service errors and sends anything else to one failure path that notifies and fails the execution
@@ -56,6 +57,7 @@ class PipelineFunctions:
 
     validate: lambda_.IFunction
     champion: lambda_.IFunction
+    plan: lambda_.IFunction
     evaluate: lambda_.IFunction
     register: lambda_.IFunction
 
@@ -186,6 +188,7 @@ class PipelineStateMachine(Construct):
                         "validation": sfn.JsonPath.object_at("$.validation"),
                         "training": sfn.JsonPath.object_at("$.training"),
                         "evaluation": sfn.JsonPath.object_at("$.evaluation"),
+                        "plan": sfn.JsonPath.object_at("$.plan"),
                     }
                 ),
                 payload_response_only=True,
@@ -202,6 +205,31 @@ class PipelineStateMachine(Construct):
             .when(sfn.Condition.boolean_equals("$.champion.found", True), train_with_champion)
             .otherwise(train)
         )
+        plan_training = self._guard(
+            tasks.LambdaInvoke(
+                self,
+                "PlanTraining",
+                lambda_function=functions.plan,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "reason": sfn.JsonPath.string_at("$.reason"),
+                        "executionName": sfn.JsonPath.execution_name,
+                        "champion": sfn.JsonPath.object_at("$.champion"),
+                        "validation": sfn.JsonPath.object_at("$.validation"),
+                    }
+                ),
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path="$.plan",
+            )
+        )
+        # A run that has nothing new to learn from ends here, successfully: the champion keeps serving.
+        should_train = (
+            sfn.Choice(self, "Train?")
+            .when(sfn.Condition.boolean_equals("$.plan.train", True), has_champion)
+            .otherwise(sfn.Succeed(self, "NotRetrained", comment="No new labelled data, or uploads do not retrain"))
+        )
+        plan_training.next(should_train)
 
         notify_rejected = self._guard(
             tasks.SnsPublish(
@@ -234,7 +262,7 @@ class PipelineStateMachine(Construct):
             .otherwise(notify_rejected)
         )
 
-        definition = validate.next(resolve_champion).next(has_champion)
+        definition = validate.next(resolve_champion).next(plan_training)
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
         self.state_machine = sfn.StateMachine(
             self,
@@ -266,7 +294,12 @@ class PipelineStateMachine(Construct):
         return task
 
     def _training_job(self, state_id: str, *, with_champion: bool) -> tasks.SageMakerCreateTrainingJob:
-        channels = [self._channel("train", "$.validation.snapshot.prefixUri", content_type="text/csv")]
+        # The window's batches, exactly: a SageMaker manifest the plan step wrote; and the plan itself,
+        # which tells the script which batches the champion has seen (the holdout comes from the others).
+        channels = [
+            self._channel("train", "$.plan.manifestUri", content_type="text/csv", manifest=True),
+            self._channel("plan", "$.plan.planPrefixUri", content_type="application/json"),
+        ]
         if with_champion:
             channels.append(self._channel("champion", "$.champion.modelDataUrl"))
         hyperparameters: dict[str, str] = {
@@ -309,14 +342,16 @@ class PipelineStateMachine(Construct):
         )
 
     @staticmethod
-    def _channel(name: str, uri_path: str, *, content_type: str | None = None) -> tasks.Channel:
+    def _channel(
+        name: str, uri_path: str, *, content_type: str | None = None, manifest: bool = False
+    ) -> tasks.Channel:
         return tasks.Channel(
             channel_name=name,
             content_type=content_type,
             data_source=tasks.DataSource(
                 s3_data_source=tasks.S3DataSource(
                     s3_location=tasks.S3Location.from_json_expression(uri_path),
-                    s3_data_type=tasks.S3DataType.S3_PREFIX,
+                    s3_data_type=tasks.S3DataType.MANIFEST_FILE if manifest else tasks.S3DataType.S3_PREFIX,
                     s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                 )
             ),
@@ -509,7 +544,7 @@ class PipelineStateMachine(Construct):
         """Wildcards in the state machine role, each forced by a name decided at run time."""
         policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
         assert policy is not None
-        for fn in (functions.validate, functions.champion, functions.evaluate, functions.register):
+        for fn in (functions.validate, functions.champion, functions.plan, functions.evaluate, functions.register):
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{logical_id(fn)}.Arn>:*]",

@@ -1,4 +1,4 @@
-"""The monitoring stack: the drift check, its alarm and retraining rule, and the dashboard."""
+"""The monitoring stack: drift and model quality, their alarms and retraining rules, the dashboard."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from infra.constructs.dashboard import MlopsDashboard
 from infra.constructs.drift_monitoring import DriftMonitoring
 from infra.constructs.lambda_functions import lambda_code_asset
 from infra.constructs.pipeline_state_machine import VARIANT_NAME
+from infra.constructs.quality_monitoring import QualityMonitoring
 from infra.dataset import read_dataset_facts
-from infra.naming import BucketRef
+from infra.naming import DataBucketNames
 from infra.stacks.pipeline_stack import PIPELINE_METRICS_NAMESPACE
 
 __all__ = ["MonitoringStack"]
@@ -33,7 +34,7 @@ class MonitoringStack(cdk.Stack):
         *,
         config: MlopsConfig,
         project_root: Path,
-        artifacts: BucketRef,
+        buckets: DataBucketNames,
         trigger: lambda_.IFunction,
         topic: sns.ITopic,
         state_machine: sfn.IStateMachine,
@@ -43,7 +44,7 @@ class MonitoringStack(cdk.Stack):
             scope,
             construct_id,
             stack_name=config.stack_name("monitoring"),
-            description="MLOps monitoring: scheduled drift check, drift alarm -> retraining, dashboard",
+            description="MLOps monitoring: drift and quality checks, their alarms -> retraining, dashboard",
             **kwargs,
         )
         schema_path = config.schema_path(project_root)
@@ -56,7 +57,18 @@ class MonitoringStack(cdk.Stack):
             config=config,
             code=code,
             project_root=project_root,
-            artifacts=artifacts,
+            artifacts=buckets.artifacts,
+            trigger=trigger,
+            topic=topic,
+        )
+        self.quality = QualityMonitoring(
+            self,
+            "QualityMonitoring",
+            config=config,
+            dataset_name=dataset.name,
+            code=code,
+            project_root=project_root,
+            buckets=buckets,
             trigger=trigger,
             topic=topic,
         )
@@ -73,6 +85,8 @@ class MonitoringStack(cdk.Stack):
             features=dataset.features,
             drift_alarm=self.drift.alarm,
             state_machine=state_machine,
+            quality_namespace=config.quality.metric_namespace,
+            quality_alarm=self.quality.alarm,
         )
         for output_id, value in {
             "DriftFunctionName": self.drift.function.function.function_name,
@@ -80,6 +94,12 @@ class MonitoringStack(cdk.Stack):
             "DriftAlarmArn": self.drift.alarm.alarm_arn,
             "DriftScheduleRuleName": self.drift.schedule.rule_name,
             "RetrainRuleName": self.drift.retrain_rule.rule_name,
+            "GroundTruthFunctionName": self.quality.function.function.function_name,
+            "GroundTruthRuleName": self.quality.ground_truth_rule.rule_name,
+            "GroundTruthPrefix": config.ground_truth.prefix,
+            "QualityAlarmName": self.quality.alarm.alarm_name,
+            "QualityRetrainRuleName": self.quality.retrain_rule.rule_name,
+            "RecheckScheduleRuleName": self.quality.recheck.rule_name,
             "DashboardName": dashboard_name,
         }.items():
             cdk.CfnOutput(self, output_id, value=value)

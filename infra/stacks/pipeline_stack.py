@@ -28,11 +28,16 @@ from infra.constructs.training_code import TrainingCodeAsset
 from infra.constructs.upload_trigger import UploadTriggerRule
 from infra.dataset import read_dataset_facts
 from infra.naming import DataBucketNames, nag_arn
-from infra.permissions import s3_list, s3_read, s3_write
+from infra.permissions import s3_read, s3_write
 
 __all__ = ["PIPELINE_METRICS_NAMESPACE", "PipelineStack", "S3Prefixes"]
 
 PIPELINE_METRICS_NAMESPACE = "MLOps/Pipeline"
+
+
+def _flag(value: bool) -> str:
+    """Booleans reach the functions as ``true``/``false`` environment values."""
+    return "true" if value else "false"
 
 
 class S3Prefixes:
@@ -40,6 +45,8 @@ class S3Prefixes:
 
     SNAPSHOTS = "snapshots/"
     TRAINING = "training/"
+    PLANS = "training/plans/"
+    RETRAINING = "retraining/"
     REPORTS = "reports/"
     CAPTURE = "datacapture/"
     QUARANTINE = ""  # quarantine keys start with the UTC timestamp of the rejection
@@ -118,6 +125,18 @@ class PipelineStack(cdk.Stack):
             "Finds the latest Approved model package and whether the endpoint exists",
             {"MODEL_PACKAGE_GROUP": self.registry.group_name, "ENDPOINT_NAME": config.endpoint_name},
         )
+        self.plan = self._function(
+            "plan",
+            "Chooses the training window over the labelled batches, or skips a run with nothing new",
+            {
+                "CURATED_BUCKET": buckets.curated.name,
+                "ARTIFACTS_BUCKET": buckets.artifacts.name,
+                "DATASET_NAME": dataset.name,
+                "TRAINING_WINDOW_MODE": config.training.window.mode,
+                "TRAINING_WINDOW_VALUE": str(config.training.window.value),
+                "RETRAIN_ON_UPLOAD": _flag(config.retraining.on_upload),
+            },
+        )
         self.evaluate = self._function(
             "evaluate",
             "Applies the quality gate to a trained challenger and writes the reports",
@@ -125,7 +144,7 @@ class PipelineStack(cdk.Stack):
                 "ARTIFACTS_BUCKET": buckets.artifacts.name,
                 "GATE_PRIMARY_METRIC": config.gate.primary_metric,
                 "GATE_THRESHOLDS": config.gate.thresholds_json(),
-                "GATE_MAX_REGRESSION": repr(config.gate.max_regression),
+                "GATE_MIN_IMPROVEMENT": repr(config.gate.min_improvement),
             },
         )
         self.register = self._function(
@@ -148,6 +167,7 @@ class PipelineStack(cdk.Stack):
             functions=PipelineFunctions(
                 validate=self.validate.function,
                 champion=self.champion.function,
+                plan=self.plan.function,
                 evaluate=self.evaluate.function,
                 register=self.register.function,
             ),
@@ -171,14 +191,17 @@ class PipelineStack(cdk.Stack):
 
         self.trigger = self._function(
             "trigger",
-            "The one door into the pipeline: uploads, drift alarms and manual runs, deduplicated",
+            "The one door into the pipeline: uploads, drift and quality alarms, rechecks and manual runs",
             {
                 "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                 "UPLOAD_PREFIX": config.upload_prefix,
                 "CURATED_BUCKET": buckets.curated.name,
+                "ARTIFACTS_BUCKET": buckets.artifacts.name,
                 "DATASET_NAME": dataset.name,
                 "RETRAIN_COOLDOWN_SECONDS": str(config.retraining.cooldown_seconds),
-                "ALARM_NAME_PREFIX": config.alarm_name,
+                "DRIFT_ALARM_NAME": config.alarm_name,
+                "QUALITY_ALARM_NAME": config.quality_alarm_name,
+                "RETRAIN_ON_ALARM": _flag(config.retraining.on_alarm),
             },
         )
         self._grant_trigger(buckets)
@@ -247,6 +270,13 @@ class PipelineStack(cdk.Stack):
             )
         )
 
+        plan = self.plan.role
+        # Batches are listed and their validation.json read; the champion's metrics.json names the
+        # batches it trained on; the plan, manifest and retraining state are written.
+        s3_read(plan, buckets.curated, [S3Prefixes.SNAPSHOTS])
+        s3_read(plan, buckets.artifacts, [S3Prefixes.REPORTS])
+        s3_write(plan, buckets.artifacts, [S3Prefixes.PLANS, S3Prefixes.RETRAINING])
+
         evaluate = self.evaluate.role
         s3_read(evaluate, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
         s3_write(evaluate, buckets.artifacts, [S3Prefixes.REPORTS])
@@ -301,8 +331,32 @@ class PipelineStack(cdk.Stack):
             f"AwsSolutions-IAM5[Resource::{nag_arn('states', f'execution:{name}:*')}]",
             "Executions of the pipeline are named per event; only this state machine's are readable.",
         )
-        # A drift retraining trains on the latest curated snapshot, found by listing.
-        s3_list(trigger, buckets.curated, [S3Prefixes.SNAPSHOTS])
+        # A retraining names the newest batch, found by listing and reading validation.json; the
+        # retraining state (last trained batch, a deferred trigger) lives in the artifacts bucket.
+        s3_read(trigger, buckets.curated, [S3Prefixes.SNAPSHOTS])
+        s3_read(trigger, buckets.artifacts, [S3Prefixes.RETRAINING])
+        s3_write(trigger, buckets.artifacts, [S3Prefixes.RETRAINING])
+        trigger.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"],
+                resources=[f"{buckets.artifacts.arn}/{S3Prefixes.RETRAINING}pending.json"],
+            )
+        )
+        # A recheck asks whether a drift or quality alarm is still in ALARM.
+        trigger.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[
+                    self.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=alarm,
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for alarm in (self.config.alarm_name, self.config.quality_alarm_name)
+                ],
+            )
+        )
 
     def _outputs(self) -> None:
         outputs = {
@@ -322,6 +376,7 @@ class PipelineStack(cdk.Stack):
             ("Trigger", self.trigger),
             ("Validate", self.validate),
             ("Champion", self.champion),
+            ("Plan", self.plan),
             ("Evaluate", self.evaluate),
             ("Register", self.register),
         ):

@@ -4,10 +4,16 @@
 2. upload the dataset to the incoming bucket — S3 -> EventBridge -> trigger λ -> the state machine
    (validate, train, evaluate, register, deploy), followed state by state;
 3. send predictions to the endpoint (captured to S3);
-4. drift: in-distribution traffic, the drift schedule fires, the alarm stays OK; shifted traffic
-   (see `mlops.demo.traffic`), the drift schedule fires, the alarm goes to ALARM, EventBridge starts
-   a retraining with reason `drift`, and the new version replaces the old one on the endpoint;
-5. a summary read back from the AWS APIs (and as JSON with `--json`).
+4. in-distribution traffic (each request with an InferenceId) and then its true labels as a
+   ground-truth file: the ground-truth function joins them with the capture, publishes model quality
+   and adds the labelled rows to the dataset as a new batch; the drift schedule fires; both alarms
+   stay OK;
+5. shifted traffic whose labels follow a changed relationship (a concept change, see
+   `mlops.demo.traffic.ConceptChange`): drift is detected and the served model's quality collapses,
+   the alarms go to ALARM, EventBridge wakes the trigger, and a retraining on the window that now
+   holds the new labelled batches produces v2, which must beat v1 on the newest labelled rows
+   (neither was trained on them) to replace it on the endpoint;
+6. a summary read back from the AWS APIs (and as JSON with `--json`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class DemoOptions:
     context: dict[str, Any] = field(default_factory=dict)  # dotted keys under the `mlops` context
     sample_rows: int | None = None
     traffic_rows: int = 400
+    shifted_rows: int = 1000  # the concept change needs enough labelled rows to learn from
     batch_size: int = 50
     drift: bool = True
     json_path: Path | None = None
@@ -56,7 +63,7 @@ def merged_context(root: Path, options: DemoOptions) -> dict[str, Any]:
     config = copy.deepcopy(json.loads((root / "cdk.json").read_text())["context"]["mlops"])
     # The demo compresses time: it fires the drift schedule itself right after the traffic, so the
     # drift function holds back one second of capture (S3's LastModified resolution) instead of two
-    # minutes; `_drift_check` waits two seconds before firing so the window holds all the traffic.
+    # minutes; `_checks` waits two seconds before firing so the window holds all the traffic.
     overrides = {"drift.settleSeconds": 1, **options.context}
     if options.schema:
         overrides["schemaFile"] = str(options.schema.resolve())
@@ -114,20 +121,27 @@ def run_demo(options: DemoOptions) -> DemoResult:
             console.line("  no endpoint is serving (the model was rejected or the run failed): nothing to predict")
 
         if options.drift and served:
-            console.heading("3. Drift: in-distribution traffic")
-            report["phases"].append(_predict(cloud, resources, schema, rows, options, console, "in-distribution",
-                                             seed=2))
-            _drift_check(cloud, resources, console)
+            console.heading("3. Labelled in-distribution traffic")
+            phase = _predict(cloud, resources, schema, rows, options, console, "in-distribution", seed=2)
+            report["phases"].append(phase)
+            target = schema.target_column.name
+            _send_labels(cloud, resources, console, phase, [row[target] for row in phase.pop("rows_sent")])
+            _checks(cloud, resources, console)
+
             importance = summary.serving_baseline(cloud, resources).get("importance")
             shift = traffic.plan_shift(schema, rows, importance)
-            console.heading(f"4. Drift: shifted traffic ({shift.describe()})")
+            concept = traffic.plan_concept_change(schema, rows, importance, exclude=shift.features)
+            console.heading(f"4. Shifted traffic ({shift.describe()}); {concept.describe()}")
             shifted = traffic.apply_shift(schema, rows, shift)
-            report["phases"].append(_predict(cloud, resources, schema, shifted, options, console, "shifted",
-                                             seed=3, shift=shift))
+            phase = _predict(cloud, resources, schema, shifted, options, console, "shifted", seed=3, shift=shift,
+                             count=options.shifted_rows)
+            phase["conceptChange"] = concept.describe()
+            report["phases"].append(phase)
+            _send_labels(cloud, resources, console, phase, concept.labels(schema, phase.pop("rows_sent")))
             known = {e["name"] for e in summary.executions(cloud, resources)}
-            _drift_check(cloud, resources, console)
+            _checks(cloud, resources, console)
             if len(summary.executions(cloud, resources)) > len(known):
-                console.heading("5. Retraining started by the drift alarm")
+                console.heading("5. Retraining started by an alarm")
                 _follow_new_execution(cloud, resources, console, known=known)
                 _predict(cloud, resources, schema, rows, options, console, "after retraining", seed=4)
             else:
@@ -156,23 +170,47 @@ def _follow_new_execution(cloud: LocalCloud, resources: summary.Resources, conso
 
 def _predict(cloud: LocalCloud, resources: summary.Resources, schema: Any, rows: list[dict[str, str]],
              options: DemoOptions, console: Console, label: str, *, seed: int,
-             shift: traffic.Shift | None = None) -> dict[str, Any]:
+             shift: traffic.Shift | None = None, count: int | None = None) -> dict[str, Any]:
+    """Send rows to the endpoint, each request with an InferenceId; the ids label the rows later."""
     runtime = cloud.client("sagemaker-runtime")
-    chosen = traffic.sample_rows(rows, options.traffic_rows, options.seed * 100 + seed)
-    probabilities: list[float] = []
+    chosen = traffic.sample_rows(rows, count or options.traffic_rows, options.seed * 100 + seed)
+    ids: list[str] = []
+    flagged = 0
     with console.step(f"Sending {len(chosen)} rows ({label}) to endpoint {resources.endpoint_name}") as step:
-        for body in traffic.csv_requests(schema, chosen, options.batch_size):
+        for number, body in enumerate(traffic.csv_requests(schema, chosen, options.batch_size)):
+            inference_id = f"{label.replace(' ', '-')}-{seed}-{number}"
             response = runtime.invoke_endpoint(EndpointName=resources.endpoint_name, ContentType="text/csv",
-                                               Accept="application/json", Body=body)
-            payload = json.loads(response["Body"].read())
-            probabilities.extend(p["probability"] for p in payload["predictions"])
-        flagged = sum(1 for p in probabilities if p >= 0.5)
-        step["note"] = f"{flagged} predicted failures"
+                                               Accept="application/json", Body=body, InferenceId=inference_id)
+            predictions = json.loads(response["Body"].read())["predictions"]
+            flagged += sum(1 for p in predictions if p["label"] == 1)
+            ids.extend(traffic.row_ids(inference_id, len(predictions)))
+        step["note"] = f"{flagged} predicted positive"
     return {"phase": label, "rows": len(chosen), "predictedPositive": flagged,
-            "shift": shift.describe() if shift else None}
+            "shift": shift.describe() if shift else None, "ids": ids, "rows_sent": chosen}
 
 
-def _drift_check(cloud: LocalCloud, resources: summary.Resources, console: Console) -> None:
+def _send_labels(cloud: LocalCloud, resources: summary.Resources, console: Console, phase: dict[str, Any],
+                 labels: list[str]) -> None:
+    """The labels of a phase's traffic arrive as a ground-truth file; the ground-truth function joins them."""
+    key = f"{resources.ground_truth_prefix}{phase['phase'].replace(' ', '-')}.csv"
+    with console.step(f"Labels for {len(labels)} rows arrive as s3://{resources.incoming_bucket}/{key}") as step:
+        cloud.client("s3").put_object(Bucket=resources.incoming_bucket, Key=key,
+                                      Body=traffic.ground_truth_csv(phase.pop("ids"), labels))
+        cloud.drain_events()
+        reports = summary.quality_reports(cloud, resources)
+        latest = summary.quality_window(reports[-1]["report"]) if reports else {}
+        metrics = latest.get("metrics") or {}
+        step["note"] = (f"joined {latest.get('joined', 0)}, accuracy {_fmt(metrics.get('accuracy'))}, "
+                        f"ROC-AUC {_fmt(metrics.get('rocAuc'))}, drop {_fmt(latest.get('qualityDrop'))}, "
+                        f"new batch {latest.get('batch') or '-'}")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def _checks(cloud: LocalCloud, resources: summary.Resources, console: Console) -> None:
+    """The drift schedule fires, then CloudWatch evaluates both alarms (their events reach the trigger)."""
     with console.step("Drift schedule fires: drift function compares the window with the baseline") as step:
         time.sleep(2.0)  # the window ends a settle second before now, on a whole second
         cloud.fire_schedule(resources.drift_schedule_rule)
@@ -180,12 +218,15 @@ def _drift_check(cloud: LocalCloud, resources: summary.Resources, console: Conso
         latest = reports[-1]["report"] if reports else {}
         drifted = [f["name"] for f in latest.get("features", []) if f.get("drifted")]
         step["note"] = f"verdict {latest.get('verdict', 'none')}" + (f": {', '.join(drifted)}" if drifted else "")
-    with console.step("CloudWatch evaluates the drift alarm") as step:
+    with console.step("CloudWatch evaluates the drift and quality alarms") as step:
         transitions = cloud.alarms.evaluate()
         cloud.drain_events()
-        state = cloud.client("cloudwatch").describe_alarms(AlarmNames=[resources.alarm_name])["MetricAlarms"][0]
-        moved = [f"{t.previous} -> {t.current}" for t in transitions if t.alarm_name == resources.alarm_name]
-        step["note"] = f"{resources.alarm_name}: {moved[0] if moved else state['StateValue'] + ' (unchanged)'}"
+        notes = []
+        for name in (resources.alarm_name, resources.quality_alarm_name):
+            state = cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+            moved = [f"{t.previous} -> {t.current}" for t in transitions if t.alarm_name == name]
+            notes.append(f"{name}: {moved[0] if moved else state['StateValue'] + ' (unchanged)'}")
+        step["note"] = "; ".join(notes)
 
 
 def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str, Any], first: dict[str, Any],
@@ -203,6 +244,8 @@ def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str
         "endpoint": served,
         "captureObjects": captured,
         "alarmTransitions": summary.alarm_history(cloud, resources),
+        "quality": [summary.quality_window(q["report"]) | {"key": q["key"]}
+                    for q in summary.quality_reports(cloud, resources)],
         "drift": [{"key": d["key"], "verdict": d["report"].get("verdict"), "records": d["report"].get("records"),
                    "driftShare": d["report"].get("drift_share"),
                    "predictionPsi": d["report"].get("prediction_psi"),
@@ -235,6 +278,12 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
     for v in result["modelVersions"]:
         metrics = ", ".join(f"{k}={v_:.3f}" for k, v_ in v["metrics"].items() if isinstance(v_, int | float))
         console.line(f"    v{v['version']}: {v['approval']:<9} reason={v['reason']}  {metrics}")
+        champion = v.get("championMetrics")
+        holdout = v.get("holdout") or {}
+        if champion and holdout.get("rows"):
+            console.line(f"        on the newest {holdout['rows']} labelled rows (unseen by both): "
+                         f"roc_auc {v['metrics']['roc_auc']:.3f} vs champion {champion['roc_auc']:.3f}, "
+                         f"accuracy {v['metrics']['accuracy']:.3f} vs {champion['accuracy']:.3f}")
         for failed in (r for r in v["gate"] if r.startswith("FAIL")):
             console.line(f"        {failed}")
     served = result["endpoint"]
@@ -246,6 +295,10 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
     console.line(f"  data-capture objects: {result['captureObjects']}")
     for t in result["alarmTransitions"]:
         console.line(f"  alarm {t['alarm']}: {t['from']} -> {t['to']} at {t['at']}")
+    for q in result["quality"]:
+        m = q["metrics"] or {}
+        console.line(f"  quality window: joined={q['joined']} accuracy={_fmt(m.get('accuracy'))} "
+                     f"roc_auc={_fmt(m.get('rocAuc'))} drop={_fmt(q['qualityDrop'])} new batch={q['batch'] or '-'}")
     for d in result["drift"]:
         psi = "-" if d["predictionPsi"] is None else f"{d['predictionPsi']:.3f}"
         console.line(f"  drift window: verdict={d['verdict']:<17} records={d['records']:<4} "

@@ -26,6 +26,10 @@ class Resources:
     alarm_name: str
     drift_schedule_rule: str
     upload_prefix: str
+    quality_alarm_name: str
+    recheck_schedule_rule: str
+    ground_truth_prefix: str
+    trigger_function: str
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, str], upload_prefix: str) -> Resources:
@@ -45,6 +49,10 @@ class Resources:
             alarm_name=pick("DriftAlarmName"),
             drift_schedule_rule=pick("DriftScheduleRuleName"),
             upload_prefix=upload_prefix,
+            quality_alarm_name=pick("QualityAlarmName"),
+            recheck_schedule_rule=pick("RecheckScheduleRuleName"),
+            ground_truth_prefix=pick("GroundTruthPrefix"),
+            trigger_function=pick("TriggerFunctionName"),
         )
 
 
@@ -89,6 +97,11 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
             "metrics": {k: metrics["challenger"][k] for k in ("roc_auc", "pr_auc", "f1", "accuracy")},
             "championMetrics": metrics.get("champion"),
             "trainingRows": metrics.get("rows", {}).get("train"),
+            "holdout": {
+                "rows": (metrics.get("data") or {}).get("holdoutRows"),
+                "batches": (metrics.get("data") or {}).get("holdoutBatches"),
+                "rule": (metrics.get("data") or {}).get("holdoutRule"),
+            },
             "gate": evaluation.get("reasons", []),
         })
     return rows
@@ -136,19 +149,39 @@ def count_objects(cloud: LocalCloud, bucket: str, prefix: str) -> int:
 
 
 def drift_reports(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    return _reports(cloud, resources.artifacts_bucket, "drift/")
+
+
+def quality_reports(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    """The ground-truth function's reports, oldest first."""
+    return _reports(cloud, resources.artifacts_bucket, "quality/")
+
+
+def quality_window(report: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a ground-truth report a person reads first."""
+    quality = report.get("quality") or {}
+    return {
+        "status": report.get("status"),
+        "joined": (report.get("labels") or {}).get("joined"),
+        "metrics": quality,
+        "qualityDrop": quality.get("qualityDrop"),
+        "batch": (report.get("batch") or {}).get("datasetVersion"),
+    }
+
+
+def _reports(cloud: LocalCloud, bucket: str, prefix: str) -> list[dict[str, Any]]:
     s3 = cloud.client("s3")
-    paginator = s3.get_paginator("list_objects_v2")
     reports = []
-    for page in paginator.paginate(Bucket=resources.artifacts_bucket, Prefix="drift/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith("report.json"):
-                body = json.loads(s3.get_object(Bucket=resources.artifacts_bucket, Key=item["Key"])["Body"].read())
+                body = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
                 reports.append({"key": item["Key"], "modified": item["LastModified"].isoformat(), "report": body})
-    return sorted(reports, key=lambda r: r["modified"])
+    return sorted(reports, key=lambda r: (r["modified"], r["key"]))
 
 
 def alarm_history(cloud: LocalCloud, resources: Resources) -> list[dict[str, str]]:
     return [
         {"alarm": t.alarm_name, "from": t.previous, "to": t.current, "at": t.timestamp, "reason": t.reason}
-        for t in cloud.alarms.transitions if t.alarm_name == resources.alarm_name
+        for t in cloud.alarms.transitions if t.alarm_name in (resources.alarm_name, resources.quality_alarm_name)
     ]

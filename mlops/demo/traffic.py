@@ -1,4 +1,4 @@
-"""Prediction traffic for the demo, built from the dataset through its schema.
+"""Prediction traffic for the demo, built from the dataset through its schema, and its labels.
 
 Requests are headerless CSV rows of the schema's features in schema order (the inference
 contract). The drift phase's shift is generic, not tied to a dataset: it moves the `count` numeric features
@@ -85,3 +85,56 @@ def csv_requests(schema: DatasetSchema, rows: Sequence[dict[str, str]], batch_si
             writer.writerow([row[name] for name in names])
         bodies.append(buffer.getvalue().encode("utf-8"))
     return bodies
+
+
+def row_ids(inference_id: str, rows: int) -> list[str]:
+    """The ground-truth ids of a request's rows (docs/ARCHITECTURE.md, "Ground truth")."""
+    return [inference_id] if rows == 1 else [f"{inference_id}:{i}" for i in range(rows)]
+
+
+@dataclass(frozen=True)
+class ConceptChange:
+    """A changed relationship between features and label: failures now follow one other feature.
+
+    The demo's second act needs labels a stale model cannot predict. The feature chosen is the
+    numeric feature the serving model relies on least, and rows in its top `rate` quantile are
+    labelled positive: a mechanism the old model never learned, so its quality on these labels
+    collapses, while a model trained on them can learn it.
+    """
+
+    feature: str
+    cutoff: float
+    rate: float
+
+    def describe(self) -> str:
+        return f"labels now follow {self.feature} >= {self.cutoff:.4g} (the top {self.rate:.0%})"
+
+    def labels(self, schema: DatasetSchema, rows: Iterable[dict[str, str]]) -> list[str]:
+        target = schema.target_column
+        positive = str(schema.positive_label)
+        negative = next(str(c) for c in (target.categories or ()) if str(c) != positive)
+        return [positive if float(row[self.feature]) >= self.cutoff else negative for row in rows]
+
+
+def plan_concept_change(schema: DatasetSchema, rows: Sequence[dict[str, str]],
+                        importance: Mapping[str, float] | None = None, *, exclude: Sequence[str] = (),
+                        rate: float = 0.2) -> ConceptChange:
+    """The least important numeric feature (not among `exclude`) drives the new labels."""
+    numeric = [c.name for c in schema.numeric_features if c.name not in exclude] or [
+        c.name for c in schema.numeric_features
+    ]
+    if not numeric:
+        raise ValueError("a concept change needs a numeric feature")
+    feature = min(numeric, key=lambda name: (importance or {}).get(name, 0.0))
+    values = sorted(float(row[feature]) for row in rows if row.get(feature) not in (None, ""))
+    cutoff = values[min(len(values) - 1, int(len(values) * (1.0 - rate)))]
+    return ConceptChange(feature=feature, cutoff=cutoff, rate=rate)
+
+
+def ground_truth_csv(ids: Sequence[str], labels: Sequence[str]) -> bytes:
+    """A ground-truth file: `inferenceId,label` per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["inferenceId", "label"])
+    writer.writerows(zip(ids, labels, strict=True))
+    return buffer.getvalue().encode("utf-8")

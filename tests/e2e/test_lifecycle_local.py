@@ -30,7 +30,7 @@ def default_assembly(tmp_path_factory):
     return synthesize(outdir, context={"mlops": merged_context(root, DemoOptions())}, root=root)
 
 
-def test_demo_runs_the_whole_lifecycle_and_retrains_on_drift(default_assembly, tmp_path):
+def test_demo_runs_the_whole_lifecycle_and_the_retrained_model_learns_the_new_labels(default_assembly, tmp_path):
     result = run_demo(
         DemoOptions(
             sample_rows=SAMPLE_ROWS,
@@ -46,20 +46,30 @@ def test_demo_runs_the_whole_lifecycle_and_retrains_on_drift(default_assembly, t
     assert result.ok, json.dumps(report["executions"], indent=1)
 
     reasons = [e["reason"] for e in report["executions"]]
-    assert reasons[0] == "upload" and "drift" in reasons, json.dumps(report["drift"], indent=1)
+    assert reasons[0] == "upload" and reasons[1] in {"drift", "quality"}, json.dumps(report["drift"], indent=1)
     assert all(e["status"] == "SUCCEEDED" for e in report["executions"])
 
     versions = report["modelVersions"]
     assert len(versions) >= 2
     assert [v["approval"] for v in versions[:2]] == ["Approved", "Approved"]
+    # v2 was judged on the newest labelled rows (the concept-changed traffic), which neither model
+    # was trained on, and beat v1 there.
+    v2 = versions[1]
+    assert v2["holdout"]["rows"] >= 200 and v2["holdout"]["rule"] == "newest rows unseen by the champion"
+    assert v2["metrics"]["roc_auc"] > v2["championMetrics"]["roc_auc"] + 0.1
+
+    # ground truth came back: two labelled windows, each a new batch; the second collapsed v1's quality
+    quality = report["quality"]
+    assert len(quality) == 2 and all(q["batch"] for q in quality)
+    assert quality[0]["qualityDrop"] < 0.05 < quality[1]["qualityDrop"]
 
     served = report["endpoint"]
     assert served["status"] == "InService" and served["dataCapture"]
     assert served["modelPackageArn"] == versions[-1]["arn"], "the endpoint must serve the newest version"
 
     assert report["captureObjects"] > 0
-    moves = [(t["from"], t["to"]) for t in report["alarmTransitions"]]
-    assert ("OK", "ALARM") in moves
+    moves = [(t["alarm"].rsplit("-", 1)[-1], t["from"], t["to"]) for t in report["alarmTransitions"]]
+    assert ("drift", "OK", "ALARM") in moves and ("quality", "OK", "ALARM") in moves
     verdicts = [d["verdict"] for d in report["drift"]]
     assert verdicts[0] == "no_drift" and "drift" in verdicts
     assert (tmp_path / "out" / "drift-report.html").read_text().lstrip().lower().startswith("<!doctype html")
@@ -172,6 +182,7 @@ def test_a_users_own_dataset_runs_through_the_same_system(tmp_path):
     )
     report = result.summary
     assert result.ok and report["dataset"] == "churn"
-    assert [e["reason"] for e in report["executions"]][:2] == ["upload", "drift"]
+    reasons = [e["reason"] for e in report["executions"]]
+    assert reasons[0] == "upload" and reasons[1] in {"drift", "quality"}
     assert report["endpoint"]["modelPackageArn"] == report["modelVersions"][-1]["arn"]
     assert {"tenure_months", "monthly_spend"} & set(report["drift"][-1]["drifted"])

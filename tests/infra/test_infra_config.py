@@ -29,10 +29,17 @@ def test_cdk_json_parses_into_typed_config() -> None:
         "model-type": "hist_gradient_boosting",
         "holdout-fraction": "0.2",
         "seed": "42",
+        "threshold": "best_f1",
+        "false-positive-cost": "1",
+        "false-negative-cost": "1",
     }
+    assert (config.training.window.mode, config.training.window.value) == ("all", 0)
     assert json.loads(config.gate.thresholds_json()) == {"roc_auc": 0.9, "pr_auc": 0.4}
     assert config.drift.alarm.period_seconds == 300
     assert config.retraining.cooldown_seconds == 3600
+    assert config.retraining.on_upload and config.retraining.on_alarm
+    assert config.gate.min_improvement > 0, "a tie must keep the champion"
+    assert config.quality_alarm_name == "mlops-ai4i-failure-quality"
 
 
 def test_runtime_is_the_newest_python_the_cdk_knows() -> None:
@@ -85,6 +92,16 @@ def test_package_json_pins_the_cdk_cli() -> None:
         (("drift", "alarm", "periodSeconds"), 90, "mlops.drift.alarm.periodSeconds"),
         (("retraining", "cooldownMinutes"), -1, "mlops.retraining.cooldownMinutes"),
         (("retraining", "cooldownMinute"), 5, "unknown key(s) 'cooldownMinute'"),
+        (("retraining", "onUpload"), "yes", "mlops.retraining.onUpload"),
+        (("retraining", "recheckMinutes"), 0, "mlops.retraining.recheckMinutes"),
+        (("training", "window", "mode"), "weeks", "mlops.training.window.mode"),
+        (("training", "window"), {"mode": "rows", "value": 0}, "mlops.training.window.value"),
+        (("gate", "minImprovement"), -0.1, "mlops.gate.minImprovement"),
+        (("gate", "maxRegression"), 0.0, "unknown key(s) 'maxRegression'"),
+        (("quality", "metric"), "pr_auc", "mlops.quality.metric"),
+        (("quality", "tolerance"), 2, "mlops.quality.tolerance"),
+        (("quality", "alarm", "datapointsToAlarm"), 2, "mlops.quality.alarm.datapointsToAlarm"),
+        (("groundTruth", "prefix"), "ground-truth", "mlops.groundTruth.prefix"),
     ],
 )
 def test_bad_values_name_the_key(base: dict[str, Any], path: tuple[str, ...], value: Any, message: str) -> None:

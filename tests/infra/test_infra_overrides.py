@@ -56,6 +56,11 @@ def test_schema_override_changes_dataset_package_and_dashboard(
 
 def test_schedule_override_reaches_the_rule(overridden: Synthesized) -> None:
     rules = overridden.resources("monitoring", "AWS::Events::Rule").values()
-    assert [r["Properties"]["ScheduleExpression"] for r in rules if "ScheduleExpression" in r["Properties"]] == [
-        "rate(15 minutes)"
-    ]
+    schedules = {
+        render(r["Properties"]["Targets"][0]["Arn"]).split(".")[0]: r["Properties"]["ScheduleExpression"]
+        for r in rules if "ScheduleExpression" in r["Properties"]
+    }
+    (drift,) = [expression for target, expression in schedules.items() if "DriftFunction" in target]
+    assert drift == "rate(15 minutes)"
+    (recheck,) = [expression for target, expression in schedules.items() if "TriggerFunction" in target]
+    assert recheck == "rate(1 hour)"  # retraining.recheckMinutes, untouched by the drift override

@@ -15,16 +15,25 @@ from infra.dataset import read_dataset_facts
 # docs/ARCHITECTURE.md "Lambda functions": the environment each handler reads.
 CONTRACT_ENV = {
     "trigger": {
-        "STATE_MACHINE_ARN", "UPLOAD_PREFIX", "CURATED_BUCKET", "DATASET_NAME",
-        "RETRAIN_COOLDOWN_SECONDS", "ALARM_NAME_PREFIX",
+        "STATE_MACHINE_ARN", "UPLOAD_PREFIX", "CURATED_BUCKET", "ARTIFACTS_BUCKET", "DATASET_NAME",
+        "RETRAIN_COOLDOWN_SECONDS", "DRIFT_ALARM_NAME", "QUALITY_ALARM_NAME", "RETRAIN_ON_ALARM",
     },
     "validate": {"SCHEMA_PATH", "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME"},
     "champion": {"MODEL_PACKAGE_GROUP", "ENDPOINT_NAME"},
-    "evaluate": {"ARTIFACTS_BUCKET", "GATE_PRIMARY_METRIC", "GATE_THRESHOLDS", "GATE_MAX_REGRESSION"},
+    "plan": {
+        "CURATED_BUCKET", "ARTIFACTS_BUCKET", "DATASET_NAME", "TRAINING_WINDOW_MODE", "TRAINING_WINDOW_VALUE",
+        "RETRAIN_ON_UPLOAD",
+    },
+    "evaluate": {"ARTIFACTS_BUCKET", "GATE_PRIMARY_METRIC", "GATE_THRESHOLDS", "GATE_MIN_IMPROVEMENT"},
     "register": {"MODEL_PACKAGE_GROUP", "INFERENCE_IMAGE_URI", "CODE_VERSION"},
     "drift": {
         "ENDPOINT_NAME", "ARTIFACTS_BUCKET", "CAPTURE_PREFIX", "METRIC_NAMESPACE", "MODEL_NAME",
         "DRIFT_WINDOW_MINUTES", "DRIFT_MIN_RECORDS", "DRIFT_ALPHA", "DRIFT_MIN_PSI", "DRIFT_MIN_KS",
+    },
+    "groundtruth": {
+        "ARTIFACTS_BUCKET", "CAPTURE_PREFIX", "ENDPOINT_NAME", "INCOMING_BUCKET", "FEEDBACK_PREFIX",
+        "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME", "GROUND_TRUTH_LOOKBACK_HOURS", "QUALITY_METRIC",
+        "QUALITY_MIN_LABELS", "QUALITY_METRIC_NAMESPACE", "MODEL_NAME",
     },
 }
 COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "SCHEMA_PATH"}
@@ -84,7 +93,7 @@ def test_layers_are_the_public_managed_layers(synthesized: Synthesized) -> None:
     )
     for name, properties in synthesized.functions().items():
         layers = [render(layer) for layer in properties["Layers"]]
-        assert layers == ([powertools, pandas] if name == "drift" else [powertools]), name
+        assert layers == ([powertools, pandas] if name in {"drift", "groundtruth"} else [powertools]), name
 
 
 def test_environment_follows_the_contract(synthesized: Synthesized) -> None:
@@ -97,11 +106,23 @@ def test_environment_follows_the_contract(synthesized: Synthesized) -> None:
     evaluate = _env(synthesized, "evaluate")
     assert json.loads(evaluate["GATE_THRESHOLDS"]) == dict(config.gate.thresholds)
     assert evaluate["GATE_PRIMARY_METRIC"] == config.gate.primary_metric
-    assert float(evaluate["GATE_MAX_REGRESSION"]) == config.gate.max_regression
+    assert float(evaluate["GATE_MIN_IMPROVEMENT"]) == config.gate.min_improvement > 0
     assert evaluate["ARTIFACTS_BUCKET"] == "mlops-artifacts-<AWS::AccountId>-<AWS::Region>"
     trigger = _env(synthesized, "trigger")
     assert trigger["RETRAIN_COOLDOWN_SECONDS"] == "3600"
-    assert trigger["ALARM_NAME_PREFIX"] == config.alarm_name
+    assert trigger["DRIFT_ALARM_NAME"] == config.alarm_name == "mlops-ai4i-failure-drift"
+    assert trigger["QUALITY_ALARM_NAME"] == config.quality_alarm_name == "mlops-ai4i-failure-quality"
+    assert trigger["RETRAIN_ON_ALARM"] == "true"
+    plan = _env(synthesized, "plan")
+    assert (plan["TRAINING_WINDOW_MODE"], int(plan["TRAINING_WINDOW_VALUE"])) == (
+        config.training.window.mode,
+        config.training.window.value,
+    )
+    assert plan["RETRAIN_ON_UPLOAD"] == "true"
+    ground_truth = _env(synthesized, "groundtruth")
+    assert ground_truth["QUALITY_METRIC_NAMESPACE"] == ground_truth["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/Quality"
+    assert ground_truth["QUALITY_METRIC"] == config.quality.metric
+    assert ground_truth["INCOMING_BUCKET"] == "mlops-incoming-<AWS::AccountId>-<AWS::Region>"
     assert trigger["UPLOAD_PREFIX"] == config.upload_prefix
     assert trigger["DATASET_NAME"] == "ai4i2020"
     assert trigger["STATE_MACHINE_ARN"].startswith("<PipelineStateMachine")
@@ -128,13 +149,20 @@ def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> No
     states = definition["States"]
     assert definition["StartAt"] == "Validate"
     expected = {
-        "Validate", "ResolveChampion", "HasChampion?", "TrainWithChampion", "Train", "Evaluate", "Register",
+        "Validate", "ResolveChampion", "PlanTraining", "Train?", "NotRetrained", "HasChampion?",
+        "TrainWithChampion", "Train", "Evaluate", "Register",
         "Approved?", "NotifyRejected", "ModelRejected", "CreateModel", "CreateEndpointConfig", "EndpointExists?",
         "UpdateEndpoint", "CreateEndpoint", "DescribeEndpoint", "EndpointInService?", "WaitForEndpoint",
         "Deployed", "DeployFailed", "NotifyFailure", "PipelineFailed",
     }
     assert expected <= set(states)
     assert states["ModelRejected"]["Type"] == "Succeed"
+    assert states["ResolveChampion"]["Next"] == "PlanTraining"
+    assert states["PlanTraining"]["Next"] == "Train?" and states["PlanTraining"]["ResultPath"] == "$.plan"
+    assert states["NotRetrained"]["Type"] == "Succeed"
+    (train_when,) = states["Train?"]["Choices"]
+    assert train_when == {"Variable": "$.plan.train", "BooleanEquals": True, "Next": "HasChampion?"}
+    assert states["Train?"]["Default"] == "NotRetrained"
     assert states["Deployed"]["Type"] == "Succeed"
     assert states["PipelineFailed"]["Type"] == states["DeployFailed"]["Type"] == "Fail"
     # The execution fails with the original error, e.g. DataValidationError and its message.
@@ -160,7 +188,7 @@ def test_every_task_catches_everything_into_notify_failure(definition: dict[str,
 
 def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
     choices = {name: state for name, state in definition["States"].items() if state["Type"] == "Choice"}
-    assert set(choices) == {"HasChampion?", "Approved?", "EndpointExists?", "EndpointInService?"}
+    assert set(choices) == {"Train?", "HasChampion?", "Approved?", "EndpointExists?", "EndpointInService?"}
 
     def variables(rule: dict[str, Any]) -> list[str]:
         nested = [v for key in ("And", "Or") for sub in rule.get(key, []) for v in variables(sub)]
@@ -169,7 +197,10 @@ def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
         return found + nested + (variables(rule["Not"]) if "Not" in rule else [])
 
     paths = {path for state in choices.values() for rule in state["Choices"] for path in variables(rule)}
-    contract = {"$.champion.found", "$.evaluation.approved", "$.champion.endpointExists", "$.endpoint.EndpointStatus"}
+    contract = {
+        "$.plan.train", "$.champion.found", "$.evaluation.approved", "$.champion.endpointExists",
+        "$.endpoint.EndpointStatus",
+    }
     assert contract <= paths
     assert all(FLAT_PATH.match(path) for path in paths), paths
     assert choices["HasChampion?"]["Default"] == "Train"
@@ -202,11 +233,15 @@ def test_training_jobs_run_synchronously_in_script_mode(
     for key, value in synthesized.config.training.hyperparameters.items():
         assert hyperparameters[key] == value
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in parameters["InputDataConfig"]}
-    assert channels["train"]["S3Uri.$"] == "$.validation.snapshot.prefixUri"
+    # Exactly the window's batches (a SageMaker manifest), and the plan that says which the champion saw.
+    assert channels["train"]["S3Uri.$"] == "$.plan.manifestUri"
+    assert channels["train"]["S3DataType"] == "ManifestFile"
+    assert channels["plan"]["S3Uri.$"] == "$.plan.planPrefixUri"
+    assert channels["plan"]["S3DataType"] == "S3Prefix"
     if state_name == "TrainWithChampion":
         assert channels["champion"]["S3Uri.$"] == "$.champion.modelDataUrl"
     else:
-        assert set(channels) == {"train"}
+        assert set(channels) == {"train", "plan"}
     assert parameters["ResourceConfig"]["InstanceType"] == synthesized.config.training.instance_type
     assert parameters["StoppingCondition"]["MaxRuntimeInSeconds"] == synthesized.config.training.max_runtime_seconds
 
@@ -297,31 +332,57 @@ def test_upload_rule_matches_object_created_under_the_prefix(synthesized: Synthe
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
-def test_drift_alarm_state_change_starts_a_retraining(synthesized: Synthesized) -> None:
-    rules = _rules(synthesized, "monitoring")
-    (alarm_rule,) = [r for r in rules if "EventPattern" in r]
+@pytest.mark.parametrize("alarm", ["drift", "quality"])
+def test_alarm_state_change_starts_a_retraining(synthesized: Synthesized, alarm: str) -> None:
+    name = synthesized.config.alarm_name if alarm == "drift" else synthesized.config.quality_alarm_name
+    (alarm_id,) = [
+        logical_id
+        for logical_id, resource in synthesized.resources("monitoring", "AWS::CloudWatch::Alarm").items()
+        if resource["Properties"].get("AlarmName") == name
+    ]
+    alarm_rules = [
+        r for r in _rules(synthesized, "monitoring")
+        if r.get("EventPattern", {}).get("resources") == [{"Fn::GetAtt": [alarm_id, "Arn"]}]
+    ]
+    (alarm_rule,) = alarm_rules
     pattern = alarm_rule["EventPattern"]
     assert pattern["source"] == ["aws.cloudwatch"]
     assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
-    (alarm_id,) = [
-        logical_id
-        for logical_id, alarm in synthesized.resources("monitoring", "AWS::CloudWatch::Alarm").items()
-        if alarm["Properties"].get("AlarmName") == synthesized.config.alarm_name
-    ]
-    assert pattern["resources"] == [{"Fn::GetAtt": [alarm_id, "Arn"]}]
     (target,) = alarm_rule["Targets"]
     assert "TriggerFunction" in render(target["Arn"]) and "DeadLetterConfig" in target
 
 
-def test_drift_check_runs_on_the_configured_schedule(synthesized: Synthesized) -> None:
-    (schedule,) = [r for r in _rules(synthesized, "monitoring") if "ScheduleExpression" in r]
-    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", schedule["ScheduleExpression"])
-    assert match, schedule["ScheduleExpression"]
-    minutes = int(match[1]) * {"minute": 1, "hour": 60, "day": 1440}[match[2].removesuffix("s")]
-    assert minutes == synthesized.config.drift.schedule_minutes
-    (target,) = schedule["Targets"]
-    assert "DriftFunction" in render(target["Arn"])
+def _schedule_minutes(rule: dict[str, Any]) -> int:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", rule["ScheduleExpression"])
+    assert match, rule["ScheduleExpression"]
+    return int(match[1]) * {"minute": 1, "hour": 60, "day": 1440}[match[2].removesuffix("s")]
+
+
+def test_drift_check_and_recheck_run_on_their_configured_schedules(synthesized: Synthesized) -> None:
+    schedules = {
+        render(rule["Targets"][0]["Arn"]).split(".")[0]: rule
+        for rule in _rules(synthesized, "monitoring") if "ScheduleExpression" in rule
+    }
+    (drift,) = [rule for target, rule in schedules.items() if "DriftFunction" in target]
+    assert _schedule_minutes(drift) == synthesized.config.drift.schedule_minutes
+    (recheck,) = [rule for target, rule in schedules.items() if "TriggerFunction" in target]
+    assert _schedule_minutes(recheck) == synthesized.config.retraining.recheck_minutes
+    (target,) = recheck["Targets"]
+    assert json.loads(target["Input"]) == {"reason": "recheck"} and "DeadLetterConfig" in target
+
+
+def test_ground_truth_files_wake_the_ground_truth_function(synthesized: Synthesized) -> None:
+    (rule,) = [
+        r for r in _rules(synthesized, "monitoring")
+        if r.get("EventPattern", {}).get("source") == ["aws.s3"]
+    ]
+    pattern = rule["EventPattern"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert [render(n) for n in pattern["detail"]["bucket"]["name"]] == ["mlops-incoming-<AWS::AccountId>-<AWS::Region>"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": synthesized.config.ground_truth.prefix}]
+    (target,) = rule["Targets"]
+    assert "GroundTruthFunction" in render(target["Arn"]) and "DeadLetterConfig" in target
 
 
 def test_no_custom_resource_for_bucket_notifications(synthesized: Synthesized) -> None:
@@ -401,7 +462,8 @@ def test_failed_async_invocations_are_parked_not_dropped(synthesized: Synthesize
             properties = config["Properties"]
             name = render(properties["FunctionName"])
             configs[name] = properties["DestinationConfig"]["OnFailure"]["Destination"]
-    assert len(configs) == 2  # trigger (uploads, drift alarms) and drift (schedule)
+    # trigger (uploads, alarms, rechecks), drift (schedule) and groundtruth (label files)
+    assert len(configs) == 3
     assert all(destination["Fn::GetAtt"][1] == "Arn" for destination in configs.values())
 
 
@@ -533,6 +595,36 @@ def test_drift_alarm_follows_the_config(synthesized: Synthesized) -> None:
     )
 
 
+def test_quality_alarm_watches_the_drop_below_the_champion(synthesized: Synthesized) -> None:
+    quality = synthesized.config.quality
+    synthesized.templates["monitoring"].has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "mlops-ai4i-failure-quality",
+            "Namespace": quality.metric_namespace,
+            "MetricName": "QualityDrop",
+            "Dimensions": [{"Name": "Model", "Value": "ai4i-failure"}],
+            "Statistic": "Maximum",
+            "Period": quality.alarm.period_seconds,
+            "EvaluationPeriods": quality.alarm.evaluation_periods,
+            "DatapointsToAlarm": quality.alarm.datapoints_to_alarm,
+            "Threshold": quality.tolerance,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": Match.any_value(),
+        },
+    )
+
+
+def test_ground_truth_function_may_publish_only_quality_metrics(synthesized: Synthesized) -> None:
+    namespaces = [
+        statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+        for where, statement in _statements(synthesized)
+        if "GroundTruth" in where and "cloudwatch:PutMetricData" in _as_list(statement["Action"])
+    ]
+    assert namespaces == [synthesized.config.quality.metric_namespace]
+
+
 def test_dashboard_shows_drift_per_feature_runs_and_serving(synthesized: Synthesized) -> None:
     (dashboard,) = synthesized.resources("monitoring", "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == "mlops-ai4i-failure"
@@ -568,10 +660,16 @@ def test_images_are_mapped_per_region(synthesized: Synthesized) -> None:
             {
                 "StateMachineArn", "NotificationsTopicArn", "ModelPackageGroupName", "EndpointName",
                 "TriggerFunctionName", "ValidateFunctionName", "ChampionFunctionName", "EvaluateFunctionName",
-                "RegisterFunctionName", "SageMakerRoleArn",
+                "RegisterFunctionName", "SageMakerRoleArn", "PlanFunctionName",
             },
         ),
-        ("monitoring", {"DriftFunctionName", "DriftAlarmName", "DashboardName"}),
+        (
+            "monitoring",
+            {
+                "DriftFunctionName", "DriftAlarmName", "DashboardName", "GroundTruthFunctionName",
+                "GroundTruthRuleName", "QualityAlarmName", "RecheckScheduleRuleName",
+            },
+        ),
     ],
 )
 def test_outputs_have_stable_export_free_names(synthesized: Synthesized, unit: str, names: set[str]) -> None:

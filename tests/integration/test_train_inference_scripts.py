@@ -56,7 +56,9 @@ def _opt_ml(base: Path, sample: pd.DataFrame) -> Path:
     return base
 
 
-def _run_train(code_root: Path, opt_ml: Path, *args: str, champion: Path | None = None) -> subprocess.CompletedProcess:
+def _run_train(
+    code_root: Path, opt_ml: Path, *args: str, champion: Path | None = None, plan: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "PYTHONPATH", "MLOPS_"))}
     env.update(
         SM_MODEL_DIR=str(opt_ml / "model"),
@@ -67,6 +69,8 @@ def _run_train(code_root: Path, opt_ml: Path, *args: str, champion: Path | None 
     )
     if champion is not None:
         env["SM_CHANNEL_CHAMPION"] = str(champion)
+    if plan is not None:
+        env["SM_CHANNEL_PLAN"] = str(plan)
     return subprocess.run(
         [sys.executable, "pipelines/train.py", *args],
         cwd=code_root,
@@ -147,15 +151,39 @@ def test_first_run_writes_the_documented_artifacts(first_run: Path, code_root: P
     assert metrics["champion"] is None
     assert metrics["artifact_sha256"] == manifest["sha256"]
     assert metrics["model_type"] == "hist_gradient_boosting"
-    assert metrics["hyperparameters"] == {"model-type": "hist_gradient_boosting", "holdout-fraction": 0.2, "seed": 7}
+    assert metrics["hyperparameters"] == {
+        "model-type": "hist_gradient_boosting",
+        "holdout-fraction": 0.2,
+        "seed": 7,
+        "threshold": "best_f1",
+        "false-positive-cost": 1.0,
+        "false-negative-cost": 1.0,
+    }
     assert metrics["sklearn_version"] == manifest["sklearn_version"]
     rows = metrics["rows"]
     assert rows["total"] == SAMPLE_ROWS and rows["train"] + rows["holdout"] == SAMPLE_ROWS
     assert rows["holdout"] == 300
     assert rows["train_positives"] + rows["holdout_positives"] == 51  # 3.39 % of 1,500, stratified
+    # No plan channel: the one data.csv is the one batch, and the holdout is its last 300 rows.
+    assert metrics["data"] == {
+        "batches": ["data"],
+        "trainBatches": ["data"],
+        "holdoutBatches": ["data"],
+        "trainRows": 1200,
+        "holdoutRows": 300,
+        "candidateRows": 1500,
+        "holdoutRule": "newest rows unseen by the champion",
+        "holdoutTimeRange": None,
+    }
     challenger = metrics["challenger"]
     assert set(challenger) == METRIC_KEYS
     assert challenger["threshold"] == manifest["threshold"]
+    assert metrics["threshold"] == {
+        "mode": "best_f1",
+        "value": challenger["threshold"],
+        "falsePositiveCost": 1.0,
+        "falseNegativeCost": 1.0,
+    }
     # Real signal on real data: far better than chance (the full data reaches ~0.97).
     assert challenger["roc_auc"] > 0.85 and challenger["pr_auc"] > 0.3
 
@@ -165,6 +193,30 @@ def test_first_run_writes_the_documented_artifacts(first_run: Path, code_root: P
     assert set(baseline["categorical"]) == {"Type"}
     assert sum(baseline["importance"].values()) == pytest.approx(1.0)
     assert sum(baseline["prediction"]["proportions"]) == pytest.approx(1.0)
+
+
+def test_plan_channel_from_the_environment(code_root: Path, sample: pd.DataFrame, tmp_path: Path) -> None:
+    """SM_CHANNEL_PLAN is read like the other channels; batches come in plan order from <version>/data.csv."""
+    opt_ml = tmp_path / "ml"
+    train = opt_ml / "input" / "data" / "train"
+    versions = ["20260101T000000000000Z-000000000001", "20260102T000000000000Z-000000000002"]
+    for version, part in zip(versions, (sample.iloc[:900], sample.iloc[900:]), strict=True):
+        (train / version).mkdir(parents=True)
+        part.to_csv(train / version / "data.csv", index=False)
+    (train / "stray.csv").write_text("not,listed\n")  # not in the plan: never read
+    plan = opt_ml / "input" / "data" / "plan"
+    plan.mkdir(parents=True)
+    entries = [{"datasetVersion": v, "seenByChampion": False} for v in versions]
+    (plan / "plan.json").write_text(json.dumps({"batches": entries}))
+
+    result = _run_train(code_root, opt_ml, "--model-type", "logistic_regression", "--threshold", "0.5", plan=plan)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = _json(opt_ml / "output" / "data" / "metrics.json")
+    assert metrics["data"]["batches"] == versions
+    assert metrics["data"]["holdoutBatches"] == [versions[1]] and metrics["data"]["holdoutRows"] == 300
+    assert metrics["threshold"]["mode"] == "fixed" and metrics["challenger"]["threshold"] == 0.5
+    assert "out-of-fold" not in result.stdout  # a fixed threshold needs no cross-validation
 
 
 def test_champion_is_scored_on_the_same_holdout(first_run: Path, second_run: Path) -> None:
@@ -207,6 +259,8 @@ def test_module_entry_point_runs(code_root: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--holdout-fraction" in result.stdout and "--champion" in result.stdout
+    for name in ("--plan", "--threshold", "--false-positive-cost", "--false-negative-cost"):
+        assert name in result.stdout
 
 
 def test_served_through_the_inference_hooks(

@@ -12,7 +12,10 @@ moto answers `InvokeEndpoint` with a fixed body for any name and has no `UpdateE
 - When the endpoint config enables data capture, each request/response is written in SageMaker's
   capture format (one JSON line per request) to
   `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<id>.jsonl`, honouring the sampling
-  percentage and the Input/Output capture options.
+  percentage and the Input/Output capture options. `eventMetadata` carries `eventId`,
+  `inferenceTime` (ISO-8601 UTC with milliseconds, `2026-11-12T17:00:00.123Z`, as SageMaker writes
+  it) and, when the caller sent `InferenceId` (header `X-Amzn-SageMaker-Inference-Id`),
+  `inferenceId`: the key the groundtruth function joins labels on.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class EndpointServer:
 
     # -- InvokeEndpoint -------------------------------------------------------------------------
     def invoke(self, account_id: str, region: str, endpoint_name: str, body: bytes,
-               content_type: str, accept: str) -> tuple[int, dict[str, str], str]:
+               content_type: str, accept: str, inference_id: str | None = None) -> tuple[int, dict[str, str], str]:
         backend = sagemaker_backends[account_id][region]
         endpoint = backend.endpoints.get(endpoint_name)
         if endpoint is None or endpoint.endpoint_status != "InService":
@@ -102,7 +105,7 @@ class EndpointServer:
         if isinstance(response_body, bytes):
             response_body = response_body.decode("utf-8")
         self._capture(endpoint_name, variant["VariantName"], config.data_capture_config, body,
-                      content_type, response_body, response_type)
+                      content_type, response_body, response_type, inference_id)
         headers = {"Content-Type": response_type, "x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
         return 200, headers, response_body
 
@@ -126,7 +129,8 @@ class EndpointServer:
         return self._loader.load(code_dir, module_name, owner=f"model:{model_name}"), model
 
     def _capture(self, endpoint_name: str, variant: str, capture: dict[str, Any] | None, body: bytes,
-                 content_type: str, response_body: str, response_type: str) -> None:
+                 content_type: str, response_body: str, response_type: str,
+                 inference_id: str | None = None) -> None:
         if not capture or not capture.get("EnableCapture"):
             return
         if self._random.uniform(0, 100) >= float(capture.get("InitialSamplingPercentage", 100)):
@@ -139,8 +143,12 @@ class EndpointServer:
             record["captureData"]["endpointOutput"] = _captured(
                 response_body.encode("utf-8"), response_type, "OUTPUT", capture
             )
-        now = datetime.now(UTC)
-        record["eventMetadata"] = {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        now = datetime.now(UTC)  # read per request: a virtual clock (time-machine) may be moving it
+        metadata = {"eventId": str(uuid.uuid4())}
+        if inference_id:  # SageMaker records the caller's InferenceId only when one was sent
+            metadata["inferenceId"] = inference_id
+        metadata["inferenceTime"] = capture_time(now)
+        record["eventMetadata"] = metadata
         bucket, prefix = split_s3_uri(capture["DestinationS3Uri"])
         key = "/".join(
             part for part in (prefix.rstrip("/"), endpoint_name, variant, now.strftime("%Y/%m/%d/%H"),
@@ -150,6 +158,12 @@ class EndpointServer:
             Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8")
         )
         self.captured += 1
+
+
+def capture_time(moment: datetime) -> str:
+    """`inferenceTime` as SageMaker writes it: UTC, ISO-8601, milliseconds, `Z` suffix."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{moment.microsecond // 1000:03d}Z"
 
 
 def _publish_logs(endpoint_name: str, variant: str, text: str) -> None:
@@ -182,6 +196,17 @@ def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]
 
 
 _ORIGINAL_INVOKE = SageMakerRuntimeResponse.invoke_endpoint
+# InvokeEndpoint's `InferenceId` parameter travels as this header (botocore's sagemaker-runtime model).
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A request header by name, case-insensitively: in-process mock and server mode differ in casing."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    return None
 
 
 def install(server: EndpointServer) -> None:
@@ -189,7 +214,8 @@ def install(server: EndpointServer) -> None:
         endpoint_name = self.path.split("/")[2]
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
         return server.invoke(self.current_account, self.region, endpoint_name, body,
-                             self.headers.get("Content-Type", "text/csv"), self.headers.get("Accept", ""))
+                             self.headers.get("Content-Type", "text/csv"), self.headers.get("Accept", ""),
+                             _header(self.headers, INFERENCE_ID_HEADER))
 
     def update_endpoint(self: SageMakerResponse) -> ActionResult:
         arn = server.update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),

@@ -8,6 +8,13 @@ runs `sagemaker_program` with the `SM_*` environment and the hyperparameters as 
 arguments in a subprocess, then uploads `model.tar.gz` and `output.tar.gz` where SageMaker puts them
 and marks the job Completed — or Failed with the script's `failure` file or its last log lines.
 The script's output lands in CloudWatch Logs under `/aws/sagemaker/TrainingJobs`, as in AWS.
+
+A channel is filled as SageMaker fills it, per its `S3DataType`: `S3Prefix` downloads every object
+under the prefix (at its key relative to the prefix); `ManifestFile` reads the manifest object (a
+JSON array: `{"prefix": "s3://bucket/prefix/"}`, then keys relative to it) and downloads exactly
+the listed objects at their relative keys, so a job trains on the batches its plan chose and not
+on whatever else shares the prefix. Each job runs on its own thread with its own environment
+dictionary for the subprocess; nothing here touches `os.environ`.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 
 from mlops.local.adapters.process import split_s3_uri
@@ -116,8 +124,14 @@ class TrainingJobRunner:
             name = channel["ChannelName"]
             channel_dir = ml / "input" / "data" / name
             channel_dir.mkdir(parents=True, exist_ok=True)
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
-            self._download_prefix(s3, uri, channel_dir)
+            source = channel["DataSource"]["S3DataSource"]
+            uri, data_type = source["S3Uri"], source.get("S3DataType", "S3Prefix")
+            if data_type == "S3Prefix":
+                self._download_prefix(s3, uri, channel_dir)
+            elif data_type == "ManifestFile":
+                self._download_manifest(s3, uri, channel_dir)
+            else:  # AugmentedManifestFile needs Pipe mode and record wrapping, which nothing here uses
+                raise ValueError(f"ClientError: S3DataType {data_type!r} of channel {name!r} is not supported locally")
             channels[name] = {"ContentType": channel.get("ContentType", ""), "TrainingInputMode": "File"}
 
         script_hps = {k: v for k, v in hyperparameters.items() if k not in _FRAMEWORK_HYPERPARAMETERS}
@@ -185,6 +199,43 @@ class TrainingJobRunner:
                 found = True
         if not found:
             raise ValueError(f"ClientError: no objects under the channel's S3 prefix {uri}")
+
+    @staticmethod
+    def _download_manifest(s3: Any, uri: str, target: Path) -> None:
+        """Download the objects a SageMaker manifest lists, each at its key relative to the prefix."""
+        bucket, key = split_s3_uri(uri)
+        try:
+            raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            raise ValueError(f"ClientError: cannot read the channel's manifest {uri}: {error}") from error
+        try:
+            manifest = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"ClientError: the manifest {uri} is not valid JSON: {error}") from error
+        head = manifest[0] if isinstance(manifest, list) and manifest else None
+        prefix_uri = head.get("prefix") if isinstance(head, dict) else None
+        if not isinstance(prefix_uri, str) or not prefix_uri.startswith("s3://"):
+            raise ValueError(f'ClientError: the manifest {uri} must start with {{"prefix": "s3://bucket/prefix/"}}')
+        relatives = manifest[1:]
+        if not relatives or not all(isinstance(item, str) and item for item in relatives):
+            raise ValueError(f"ClientError: the manifest {uri} lists no object keys after its prefix")
+        prefix_bucket, prefix = split_s3_uri(prefix_uri)
+        root = target.resolve()
+        for relative in relatives:
+            destination = (target / relative).resolve()
+            if not destination.is_relative_to(root) or destination == root:
+                raise ValueError(f"ClientError: unsafe key {relative!r} in the manifest {uri}")
+            object_key = prefix + relative
+            try:
+                body = s3.get_object(Bucket=prefix_bucket, Key=object_key)["Body"].read()
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                raise ValueError(
+                    f"ClientError: the manifest {uri} lists s3://{prefix_bucket}/{object_key}, "
+                    f"which cannot be read ({code or error})"
+                ) from error
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(body)
 
     def _publish_logs(self, job_name: str, text: str) -> None:
         logs = boto3.client("logs", region_name=REGION)

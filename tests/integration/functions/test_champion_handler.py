@@ -26,9 +26,26 @@ def sha_of(job: str) -> str:
     return hashlib.sha256(job.encode()).hexdigest()
 
 
-def register(sagemaker, job: str, status: str) -> str:
+def metrics_uri(job: str) -> str:
+    return f"s3://artifacts/reports/{job}/metrics.json"
+
+
+def register(sagemaker, job: str, status: str, *, with_metrics: bool = True) -> str:
+    # As the register function records them: ModelQuality = metrics.json, ModelDataQuality = baseline.json.
+    model_metrics = {
+        "ModelMetrics": {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri(job)}},
+            "ModelDataQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"s3://artifacts/reports/{job}/baseline.json",
+                }
+            },
+        }
+    }
     return sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
+        **(model_metrics if with_metrics else {}),
         InferenceSpecification={
             "Containers": [
                 {
@@ -51,6 +68,7 @@ def test_no_group_means_no_champion_and_no_endpoint(sagemaker, lambda_context):
         "version": None,
         "modelDataUrl": None,
         "artifactSha256": None,
+        "metricsUri": None,
         "endpointExists": False,
     }
 
@@ -77,8 +95,18 @@ def test_the_latest_approved_package_is_the_champion_not_the_latest_package(sage
         "version": 2,
         "modelDataUrl": "s3://artifacts/training/train-b/output/model.tar.gz",
         "artifactSha256": sha_of("train-b"),
+        "metricsUri": metrics_uri("train-b"),
         "endpointExists": False,
     }
+
+
+def test_a_champion_registered_without_model_metrics_has_no_metrics_uri(sagemaker, lambda_context):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    register(sagemaker, "train-a", "Approved", with_metrics=False)
+
+    result = lambda_handler({}, lambda_context)
+
+    assert result["found"] is True and result["metricsUri"] is None
 
 
 def test_an_existing_endpoint_is_reported(sagemaker, lambda_context):

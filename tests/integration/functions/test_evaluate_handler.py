@@ -16,6 +16,7 @@ from functions.shared.errors import ArtifactError, ConfigurationError
 ARTIFACTS = "mlops-artifacts-123456789012"
 JOB = "train-upload-0123456789abcdef0123456789abcdef"
 PREFIX = f"training/{JOB}/output/"
+THRESHOLDS = {"roc_auc": 0.8, "pr_auc": 0.2}
 
 
 @pytest.fixture
@@ -24,8 +25,10 @@ def s3(aws, monkeypatch):
     client.create_bucket(Bucket=ARTIFACTS)
     monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS)
     monkeypatch.setenv("GATE_PRIMARY_METRIC", "roc_auc")
-    monkeypatch.setenv("GATE_THRESHOLDS", json.dumps({"roc_auc": 0.8, "pr_auc": 0.4}))
-    monkeypatch.setenv("GATE_MAX_REGRESSION", "0.0")
+    # The fixture's model is scored on the newest 600 of 3,000 rows (13 failures): a real temporal
+    # holdout, on which a logistic regression reaches a PR-AUC near 0.3.
+    monkeypatch.setenv("GATE_THRESHOLDS", json.dumps(THRESHOLDS))
+    monkeypatch.setenv("GATE_MIN_IMPROVEMENT", "0.002")
     return client
 
 
@@ -50,7 +53,7 @@ def with_metrics(training_run, tar_gz, **changes) -> bytes:
 
 def test_a_challenger_meeting_the_thresholds_is_approved_and_recorded(s3, training_run, lambda_context, read_metrics):
     metrics = training_run.metrics()
-    assert metrics["challenger"]["roc_auc"] >= 0.8 and metrics["challenger"]["pr_auc"] >= 0.4  # precondition
+    assert all(metrics["challenger"][k] >= v for k, v in THRESHOLDS.items())  # precondition
     state = publish(s3, training_run.model_tar(), training_run.output_tar())
 
     result = lambda_handler(state, lambda_context)
@@ -70,7 +73,16 @@ def test_a_challenger_meeting_the_thresholds_is_approved_and_recorded(s3, traini
         == hashlib.sha256((training_run.output_dir / "baseline.json").read_bytes()).hexdigest()
     )
     evaluation = json.loads(read(s3, f"reports/{JOB}/evaluation.json"))
-    assert evaluation["approved"] is True and evaluation["policy"]["thresholds"] == {"roc_auc": 0.8, "pr_auc": 0.4}
+    assert evaluation["approved"] is True and evaluation["policy"] == {
+        "primaryMetric": "roc_auc",
+        "thresholds": THRESHOLDS,
+        "minImprovement": 0.002,
+    }
+    # The training job's data and threshold blocks reach register (and evaluation.json) unchanged.
+    assert result["data"] == metrics["data"] and result["threshold"] == metrics["threshold"]
+    assert result["data"]["holdoutRule"] == "newest rows unseen by the champion"
+    assert result["threshold"]["mode"] == "best_f1"
+    assert evaluation["data"] == metrics["data"] and evaluation["threshold"] == metrics["threshold"]
     assert [m["name"] for m in read_metrics()] == ["ModelsApproved"]
 
 
@@ -101,11 +113,47 @@ def test_a_challenger_worse_than_the_champion_is_rejected(s3, training_run, tar_
     assert all(r.startswith("pass threshold") for r in result["reasons"] if "threshold" in r)
 
 
-def test_an_equal_champion_passes_when_no_regression_is_allowed(s3, training_run, tar_gz, lambda_context):
+def test_a_tie_with_the_champion_is_rejected(s3, training_run, tar_gz, lambda_context):
     challenger = training_run.metrics()["challenger"]
     state = publish(s3, training_run.model_tar(), with_metrics(training_run, tar_gz, champion=dict(challenger)))
 
-    assert lambda_handler(state, lambda_context)["approved"] is True
+    result = lambda_handler(state, lambda_context)
+
+    assert result["approved"] is False and result["approvalStatus"] == "Rejected"
+    assert result["reasons"][-1].endswith("; the champion keeps serving")
+
+
+@pytest.mark.parametrize(("gain", "approved"), [(0.001, False), (0.003, True)])
+def test_the_challenger_must_beat_the_champion_by_the_minimum_improvement(
+    s3, training_run, tar_gz, lambda_context, gain, approved
+):
+    challenger = training_run.metrics()["challenger"]
+    champion = {**challenger, "roc_auc": challenger["roc_auc"] - gain}
+    state = publish(s3, training_run.model_tar(), with_metrics(training_run, tar_gz, champion=champion))
+
+    assert lambda_handler(state, lambda_context)["approved"] is approved
+
+
+def test_an_improvement_of_exactly_the_minimum_passes(s3, training_run, tar_gz, lambda_context, monkeypatch):
+    monkeypatch.setenv("GATE_MIN_IMPROVEMENT", "0.125")  # binary fractions: the sum is exact
+    challenger = {**training_run.metrics()["challenger"], "roc_auc": 0.875}
+    files = with_metrics(training_run, tar_gz, challenger=challenger, champion={**challenger, "roc_auc": 0.75})
+    state = publish(s3, training_run.model_tar(), files)
+
+    result = lambda_handler(state, lambda_context)
+
+    assert result["approved"] is True
+    assert result["reasons"][-1] == "pass champion: roc_auc 0.8750 >= champion 0.7500 + required improvement 0.1250"
+
+
+def test_a_champion_missing_the_primary_metric_fails_closed(s3, training_run, tar_gz, lambda_context):
+    champion = {k: v for k, v in training_run.metrics()["challenger"].items() if k != "roc_auc"}
+    state = publish(s3, training_run.model_tar(), with_metrics(training_run, tar_gz, champion=champion))
+
+    result = lambda_handler(state, lambda_context)
+
+    assert result["approved"] is False
+    assert result["reasons"][-1].startswith("FAIL champion: roc_auc is missing for the champion")
 
 
 def test_the_whole_execution_state_is_accepted(s3, training_run, lambda_context):
@@ -168,4 +216,12 @@ def test_bad_input_and_configuration(s3, lambda_context, monkeypatch):
         lambda_handler({"jobName": JOB, "modelArtifacts": f"s3://{ARTIFACTS}/x/model.zip"}, lambda_context)
     monkeypatch.setenv("GATE_THRESHOLDS", '["roc_auc"]')
     with pytest.raises(ConfigurationError, match="GATE_THRESHOLDS"):
+        lambda_handler({"jobName": JOB, "modelArtifacts": f"s3://{ARTIFACTS}/{PREFIX}model.tar.gz"}, lambda_context)
+    monkeypatch.setenv("GATE_THRESHOLDS", "{}")
+    for bad in ("-0.01", "nan"):
+        monkeypatch.setenv("GATE_MIN_IMPROVEMENT", bad)
+        with pytest.raises(ConfigurationError, match="GATE_MIN_IMPROVEMENT"):
+            lambda_handler({"jobName": JOB, "modelArtifacts": f"s3://{ARTIFACTS}/{PREFIX}model.tar.gz"}, lambda_context)
+    monkeypatch.delenv("GATE_MIN_IMPROVEMENT")
+    with pytest.raises(ConfigurationError, match="GATE_MIN_IMPROVEMENT"):
         lambda_handler({"jobName": JOB, "modelArtifacts": f"s3://{ARTIFACTS}/{PREFIX}model.tar.gz"}, lambda_context)

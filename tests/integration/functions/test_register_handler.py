@@ -23,8 +23,9 @@ def registry(aws, monkeypatch):
     for name, value in {
         "ARTIFACTS_BUCKET": ARTIFACTS,
         "GATE_PRIMARY_METRIC": "roc_auc",
-        "GATE_THRESHOLDS": json.dumps({"roc_auc": 0.8, "pr_auc": 0.4}),
-        "GATE_MAX_REGRESSION": "0.0",
+        # The fixture's holdout is its newest 600 rows (13 failures): PR-AUC is low there.
+        "GATE_THRESHOLDS": json.dumps({"roc_auc": 0.8, "pr_auc": 0.2}),
+        "GATE_MIN_IMPROVEMENT": "0.002",
         "MODEL_PACKAGE_GROUP": GROUP,
         "INFERENCE_IMAGE_URI": IMAGE,
         "CODE_VERSION": "git-3f2a1c9",

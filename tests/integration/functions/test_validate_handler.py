@@ -11,6 +11,7 @@ import pytest
 
 from functions.shared.errors import ConfigurationError, DataValidationError, SourceObjectError
 from functions.validate.handler import lambda_handler
+from functions.validate.logic import ValidateSettings, validate_upload
 
 INCOMING = "mlops-incoming-123456789012"
 CURATED = "mlops-curated-123456789012"
@@ -71,7 +72,8 @@ def test_good_data_becomes_a_curated_snapshot_with_its_report(s3, good_bytes, la
     result = lambda_handler(state, lambda_context)
 
     sha = hashlib.sha256(good_bytes).hexdigest()
-    assert re.fullmatch(rf"\d{{8}}T\d{{6}}Z-{sha[:12]}", result["datasetVersion"])
+    # microseconds: batches validated within the same second still sort in validation order
+    assert re.fullmatch(rf"\d{{8}}T\d{{12}}Z-{sha[:12]}", result["datasetVersion"])
     prefix = f"snapshots/ai4i2020/{result['datasetVersion']}/"
     assert result == {
         "dataset": "ai4i2020",
@@ -81,6 +83,7 @@ def test_good_data_becomes_a_curated_snapshot_with_its_report(s3, good_bytes, la
         "rows": 10000,
         "positives": 339,
         "sha256": sha,
+        "origin": "upload",
     }
     assert s3.get_object(Bucket=CURATED, Key=prefix + "data.csv")["Body"].read() == good_bytes
     report = json.loads(s3.get_object(Bucket=CURATED, Key=prefix + "validation.json")["Body"].read())
@@ -88,6 +91,8 @@ def test_good_data_becomes_a_curated_snapshot_with_its_report(s3, good_bytes, la
     assert report["source"]["sha256"] == sha and report["source"]["bytes"] == len(good_bytes)
     assert report["source"]["versionId"] == state["data"]["versionId"]
     assert report["columns"]["Type"]["categoryCounts"] == {"L": 6000, "M": 2997, "H": 1003}
+    assert report["origin"] == "upload" and report["timeRange"] is None  # the AI4I schema has no time column
+    assert (report["rows"], report["positives"]) == (10000, 339)
     assert keys(s3, QUARANTINE) == []
     assert keys(s3, INCOMING) == [KEY]  # the source is never deleted
 
@@ -184,3 +189,46 @@ def test_bad_input_and_configuration(s3, lambda_context, monkeypatch):
     monkeypatch.delenv("QUARANTINE_BUCKET")
     with pytest.raises(ConfigurationError, match="QUARANTINE_BUCKET"):
         lambda_handler({"reason": "upload", "data": {"bucket": INCOMING, "key": KEY}}, lambda_context)
+
+
+def test_a_ground_truth_batch_without_id_and_leak_columns_records_its_origin_and_time_range(
+    s3, good_bytes, tmp_path, schema_path
+):
+    """What the groundtruth function does: validate_upload on a feedback file, origin ground_truth."""
+    raw = json.loads(schema_path.read_text())
+    raw["columns"].append({"name": "ts", "type": "string", "role": "time"})
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text(json.dumps(raw))
+    settings = ValidateSettings(str(schema_file), CURATED, QUARANTINE, "ai4i2020")
+    lines = good_bytes.decode().splitlines()
+    keep = [2, 3, 4, 5, 6, 7, 8]  # features and the target only, as the feedback file is written
+    body = [",".join([*(lines[0].split(",")[i] for i in keep), "ts"])]
+    for n, line in enumerate(lines[1:1001]):
+        cells = line.split(",")
+        body.append(",".join([*(cells[i] for i in keep), f"2026-03-{1 + n % 28:02d}T12:00:00Z"]))
+
+    state = upload(s3, ("\n".join(body) + "\n").encode(), "feedback/a.csv")
+
+    result = validate_upload(state, settings, origin="ground_truth")
+
+    assert result["origin"] == "ground_truth" and result["rows"] == 1000
+    report = json.loads(s3.get_object(Bucket=CURATED, Key=result["reportUri"].split("/", 3)[3])["Body"].read())
+    assert report["origin"] == "ground_truth"
+    assert report["timeRange"] == {"min": "2026-03-01T12:00:00Z", "max": "2026-03-28T12:00:00Z"}
+    assert report["header"]["missing"] == [] and "UDI" in report["header"]["absent"]
+    assert (report["rows"], report["positives"]) == (result["rows"], result["positives"])
+
+    # the time column is required: the full AI4I file lacks it
+    with pytest.raises(DataValidationError, match="missing_columns"):
+        validate_upload(upload(s3, good_bytes, "feedback/b.csv"), settings, origin="ground_truth")
+
+
+def test_versions_sort_in_validation_order_and_the_origin_is_checked(s3, good_bytes):
+    settings = ValidateSettings.from_env()
+    versions = [
+        validate_upload(upload(s3, good_bytes + b"\n" * n, key=f"uploads/{n}.csv"), settings)["datasetVersion"]
+        for n in range(3)
+    ]
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    with pytest.raises(ValueError, match="origin"):
+        validate_upload(upload(s3, good_bytes), settings, origin="somewhere")

@@ -45,6 +45,16 @@ pathlib.Path(os.environ["SM_MODEL_DIR"], "model.json").write_text(json.dumps({"f
 pathlib.Path(os.environ["SM_OUTPUT_DATA_DIR"], "metrics.json").write_text(json.dumps({"rows": len(rows)}))
 """
 
+LIST_CHANNELS = """
+import json, os, pathlib
+found = {}
+for name in json.loads(os.environ["SM_CHANNELS"]):
+    root = pathlib.Path(os.environ["SM_CHANNEL_" + name.upper()])
+    found[name] = {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+pathlib.Path(os.environ["SM_MODEL_DIR"], "model.json").write_text("{}")
+pathlib.Path(os.environ["SM_OUTPUT_DATA_DIR"], "channels.json").write_text(json.dumps(found))
+"""
+
 INFERENCE = """
 import json, os
 def model_fn(model_dir):
@@ -232,7 +242,7 @@ def cloud(tmp_path_factory):
         s3 = local.client("s3")
         source = io.BytesIO()
         with tarfile.open(fileobj=source, mode="w:gz") as archive:
-            for name, text in (("train.py", TRAIN), ("inference.py", INFERENCE)):
+            for name, text in (("train.py", TRAIN), ("inference.py", INFERENCE), ("list_channels.py", LIST_CHANNELS)):
                 data = textwrap.dedent(text).encode()
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
@@ -299,6 +309,89 @@ def test_failed_training_job_fails_the_task_with_its_reason(cloud):
     job = cloud.client("sagemaker").describe_training_job(TrainingJobName="toy-job-2")
     assert job["TrainingJobStatus"] == "Failed"
     assert "factor must be positive" in job["FailureReason"]
+
+
+def _channel_job(cloud: LocalCloud, name: str, channels: dict[str, tuple[str, str]]) -> dict:
+    """Run the channel-listing script with ``{channel: (S3DataType, S3Uri)}``; return the finished job."""
+    sagemaker = cloud.client("sagemaker")
+    sagemaker.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "sklearn", "TrainingInputMode": "File"},
+        HyperParameters={
+            "sagemaker_program": "list_channels.py",
+            "sagemaker_submit_directory": "s3://data-bucket/code/source.tar.gz",
+        },
+        InputDataConfig=[
+            {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3DataType": kind, "S3Uri": uri}}}
+            for channel, (kind, uri) in channels.items()
+        ],
+        OutputDataConfig={"S3OutputPath": "s3://data-bucket/training"},
+        ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+        RoleArn="arn:aws:iam::123456789012:role/sm",
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    cloud.training.wait(timeout=120)
+    return sagemaker.describe_training_job(TrainingJobName=name)
+
+
+def _job_output(cloud: LocalCloud, name: str, member: str) -> dict:
+    body = cloud.client("s3").get_object(Bucket="data-bucket", Key=f"training/{name}/output/output.tar.gz")["Body"]
+    with tarfile.open(fileobj=io.BytesIO(body.read())) as archive:
+        return json.load(archive.extractfile(member))
+
+
+def test_manifest_channel_downloads_exactly_the_listed_objects(cloud):
+    s3 = cloud.client("s3")
+    for version in ("v1", "v2", "v3"):
+        s3.put_object(Bucket="data-bucket", Key=f"snapshots/ds/{version}/data.csv", Body=f"rows of {version}".encode())
+        s3.put_object(Bucket="data-bucket", Key=f"snapshots/ds/{version}/validation.json", Body=b"{}")
+    manifest = [{"prefix": "s3://data-bucket/snapshots/ds/"}, "v1/data.csv", "v3/data.csv"]
+    s3.put_object(Bucket="data-bucket", Key="plans/run-1/train.manifest", Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket="data-bucket", Key="plans/run-1/plan.json", Body=b'{"batches": []}')
+
+    job = _channel_job(
+        cloud,
+        "toy-manifest-1",
+        {
+            "train": ("ManifestFile", "s3://data-bucket/plans/run-1/train.manifest"),
+            "plan": ("S3Prefix", "s3://data-bucket/plans/run-1/"),
+        },
+    )
+
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    channels = _job_output(cloud, "toy-manifest-1", "channels.json")
+    # Only the listed batches, at their keys relative to the prefix; not v2, not the validation reports.
+    assert channels["train"] == {"v1/data.csv": "rows of v1", "v3/data.csv": "rows of v3"}
+    # An S3Prefix channel beside it keeps its behaviour: everything under the prefix.
+    assert set(channels["plan"]) == {"plan.json", "train.manifest"}
+
+
+@pytest.mark.parametrize(
+    ("case", "manifest", "message"),
+    [
+        ("missing-object", [{"prefix": "s3://data-bucket/snapshots/ds/"}, "v1/data.csv", "v9/data.csv"], "v9/data.csv"),
+        ("escaping-key", [{"prefix": "s3://data-bucket/snapshots/ds/"}, "../../code/source.tar.gz"], "unsafe key"),
+        ("no-prefix", ["v1/data.csv"], "must start with"),
+        ("no-keys", [{"prefix": "s3://data-bucket/snapshots/ds/"}], "lists no object keys"),
+    ],
+)
+def test_a_bad_manifest_fails_the_job_with_a_client_error(cloud, case, manifest, message):
+    s3 = cloud.client("s3")
+    s3.put_object(Bucket="data-bucket", Key="snapshots/ds/v1/data.csv", Body=b"rows of v1")
+    name = f"toy-bad-manifest-{case}"
+    s3.put_object(Bucket="data-bucket", Key=f"plans/{name}.manifest", Body=json.dumps(manifest).encode())
+
+    job = _channel_job(cloud, name, {"train": ("ManifestFile", f"s3://data-bucket/plans/{name}.manifest")})
+
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith("ClientError:") and message in job["FailureReason"]
+
+
+def test_a_missing_manifest_object_fails_the_job(cloud):
+    job = _channel_job(cloud, "toy-no-manifest", {"train": ("ManifestFile", "s3://data-bucket/plans/none.manifest")})
+    assert job["TrainingJobStatus"] == "Failed"
+    reason = job["FailureReason"]
+    assert "ClientError: cannot read the channel's manifest s3://data-bucket/plans/none.manifest" in reason
 
 
 def test_upload_reaches_lambda_through_eventbridge(cloud):

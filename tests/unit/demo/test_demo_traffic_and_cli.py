@@ -59,3 +59,27 @@ def test_demo_reports_a_bad_config_value_in_one_line(capsys):
         "mlops demo: cdk synth failed: "
         "infra.config.ConfigError: mlops.gate.thresholds.roc_auc: 1.01 is above the maximum 1.0"
     )
+
+
+def test_row_ids_follow_the_ground_truth_contract():
+    assert traffic.row_ids("req-1", 1) == ["req-1"]
+    assert traffic.row_ids("req-2", 3) == ["req-2:0", "req-2:1", "req-2:2"]
+
+
+def test_concept_change_labels_follow_the_least_important_other_feature(schema, rows):
+    importance = {"Torque [Nm]": 0.5, "Tool wear [min]": 0.3, "Rotational speed [rpm]": 0.001,
+                  "Air temperature [K]": 0.1, "Process temperature [K]": 0.05}
+    concept = traffic.plan_concept_change(schema, rows, importance, exclude=("Torque [Nm]",), rate=0.2)
+    assert concept.feature == "Rotational speed [rpm]"
+    labels = concept.labels(schema, rows)
+    assert set(labels) == {"0", "1"}
+    positives = [row for row, label in zip(rows, labels, strict=True) if label == "1"]
+    assert 0.15 <= len(positives) / len(rows) <= 0.25
+    assert min(float(r["Rotational speed [rpm]"]) for r in positives) >= concept.cutoff
+    negatives = [row for row, label in zip(rows, labels, strict=True) if label == "0"]
+    assert max(float(r["Rotational speed [rpm]"]) for r in negatives) < concept.cutoff
+
+
+def test_ground_truth_file_has_the_contract_header():
+    body = traffic.ground_truth_csv(["a", "b:0"], ["1", "0"]).decode()
+    assert body.splitlines() == ["inferenceId,label", "a,1", "b:0,0"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,73 @@ def test_unparsable_csv_is_a_failure_not_a_crash():
     rows[-1] = rows[-1] + ',"unterminated'
     found = failures_by_check(run(HEADER, rows))
     assert found[("malformed_csv", None)].message.startswith("the CSV cannot be parsed")
+
+
+# -- optional columns and the time range (docs/ARCHITECTURE.md, "The learning loop") ------------
+
+
+def drop_columns(header: str, rows: list[str], names: set[str]) -> tuple[str, list[str]]:
+    """The header and rows without the named columns."""
+    keep = [i for i, name in enumerate(header.split(",")) if name not in names]
+    return ",".join(header.split(",")[i] for i in keep), [",".join(r.split(",")[i] for i in keep) for r in rows]
+
+
+def with_time_column(time_type: str):
+    """The AI4I schema plus a ``time`` column at the end (role time, the given type)."""
+    raw = json.loads((ROOT / "schemas" / "ai4i2020.schema.json").read_text())
+    raw["columns"].append({"name": "ts", "type": time_type, "role": "time"})
+    return parse_schema(raw)
+
+
+def test_id_and_leak_columns_may_be_absent_but_features_and_target_may_not():
+    optional = {"UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"}
+    header, rows = drop_columns(HEADER, sample(), optional)
+    result = run(header, rows)
+    assert result.valid, [f.summary() for f in result.failures]
+    assert result.header["missing"] == []
+    assert sorted(result.header["absent"]) == sorted(optional)
+    assert "UDI" not in result.columns  # nothing is profiled for an absent column
+
+    header, rows = drop_columns(HEADER, sample(), {"UDI", "Torque [Nm]", "Machine failure"})
+    found = failures_by_check(run(header, rows))
+    assert found[("missing_columns", None)].examples == ["Torque [Nm]", "Machine failure"]
+
+
+def test_the_unique_check_is_skipped_when_its_column_is_absent():
+    rows = sample(500)
+    repeated = rows + rows[:3]  # 3 / 503 duplicate rows: tolerated, but UDI would repeat
+    assert ("unique", "UDI") in failures_by_check(run(HEADER, repeated))
+    header, without_udi = drop_columns(HEADER, repeated, {"UDI"})
+    result = run(header, without_udi)
+    assert result.valid, [f.summary() for f in result.failures]
+
+
+def test_iso_time_range_compares_instants_and_reports_the_text_as_written():
+    schema = with_time_column("string")
+    stamps = ["2026-03-01T10:00:00Z", "2026-03-01T12:30:00+02:00", "2026-02-28T23:59:59", "2026-03-02 08:00:00Z"]
+    rows = [f"{row},{stamps[i % len(stamps)]}" for i, row in enumerate(sample())]
+    result = run(HEADER + ",ts", rows, schema)
+    assert result.valid, [f.summary() for f in result.failures]
+    # 12:30+02:00 is 10:30Z: later than 10:00Z although it sorts first as text; the naive one is UTC
+    assert result.time_range == {"min": "2026-02-28T23:59:59", "max": "2026-03-02 08:00:00Z"}
+    assert result.to_dict()["timeRange"] == result.time_range
+    assert result.columns["ts"]["timeRange"] == result.time_range
+
+
+def test_numeric_time_range_and_bad_timestamps():
+    schema = with_time_column("integer")
+    rows = [f"{row},{1_700_000_000 + (i * 7919) % 1000}" for i, row in enumerate(sample())]
+    result = run(HEADER + ",ts", rows, schema)
+    assert result.time_range == {"min": 1_700_000_000, "max": 1_700_000_999}
+
+    schema = with_time_column("string")
+    rows = [f"{row},2026-03-01T10:00:00Z" for row in sample()]
+    rows[3] = rows[3].rsplit(",", 1)[0] + ",yesterday"
+    result = run(HEADER + ",ts", rows, schema)
+    assert failures_by_check(result)[("type", "ts")].lines == [5]
+    assert result.time_range == {"min": "2026-03-01T10:00:00Z", "max": "2026-03-01T10:00:00Z"}
+
+
+def test_without_a_time_column_the_time_range_is_null():
+    assert run(HEADER, sample()).to_dict()["timeRange"] is None
+    assert validate_csv(io.StringIO(""), SCHEMA).to_dict()["timeRange"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +263,158 @@ def _tiny_raw(categories: list[str] | None = None, nullable: bool = False) -> di
 
 def _tiny_schema(categories: list[str] | None = None, nullable: bool = False) -> DatasetSchema:
     return parse_schema(_tiny_raw(categories, nullable))
+
+
+# ------------------------------------------------------------------------- optional columns, time
+
+
+def test_id_and_leak_columns_may_be_absent(sample_csv: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(sample_csv, dtype=str, keep_default_na=False)
+    optional = [c.name for c in SCHEMA.optional_columns]
+    lean = tmp_path / "lean.csv"
+    frame.drop(columns=optional).head(20).to_csv(lean, index=False)
+    alone = modeling.read_dataset([lean], SCHEMA)
+    assert list(alone.columns) == [c.name for c in SCHEMA.required_columns]  # absent, not invented
+    features, labels = modeling.features_and_labels(alone, SCHEMA)
+    assert list(features.columns) == list(SCHEMA.feature_names) and len(labels) == 20
+
+    both = modeling.read_dataset([sample_csv, lean], SCHEMA)
+    assert len(both) == 920 and list(both.columns) == list(SCHEMA.column_names)  # schema order kept
+    assert both["UDI"].iloc[-20:].isna().all() and both["UDI"].iloc[:900].notna().all()
+
+
+def test_a_missing_required_column_is_still_refused(sample_csv: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(sample_csv, dtype=str, keep_default_na=False)
+    path = tmp_path / "no-target.csv"
+    frame.drop(columns=["Machine failure", "UDI"]).to_csv(path, index=False)
+    with pytest.raises(modeling.DataError, match=r"missing columns \['Machine failure'\]$"):
+        modeling.read_dataset([path], SCHEMA)
+
+
+def _timed_schema(time_type: str) -> DatasetSchema:
+    raw = _tiny_raw()
+    raw["columns"].insert(0, {"name": "t", "type": time_type, "role": "time"})
+    return parse_schema(raw)
+
+
+def test_iso_time_column_is_text_with_utc_sort_keys(tmp_path: Path) -> None:
+    schema = _timed_schema("string")
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "t,x,c,y\n2026-01-01T02:00:00+02:00,1,A,0\n2026-01-01T00:30:00Z,2,B,1\n2025-12-31,3,A,0\n", encoding="utf-8"
+    )
+    frame = modeling.read_dataset([path], schema)
+    assert frame["t"].tolist() == ["2026-01-01T02:00:00+02:00", "2026-01-01T00:30:00Z", "2025-12-31"]
+    keys = modeling.time_keys(frame, schema)
+    assert keys is not None
+    midnight = pd.Timestamp("2026-01-01", tz="UTC").timestamp()
+    assert keys.tolist() == [midnight, midnight + 1800, midnight - 86_400]
+    assert list(np.argsort(keys, kind="stable")) == [2, 0, 1]
+    assert "t" not in modeling.feature_frame(frame, schema).columns
+
+
+def test_numeric_time_column_keys_are_its_numbers(tmp_path: Path) -> None:
+    schema = _timed_schema("integer")
+    path = tmp_path / "d.csv"
+    path.write_text("t,x,c,y\n30,1,A,0\n10,2,B,1\n", encoding="utf-8")
+    keys = modeling.time_keys(modeling.read_dataset([path], schema), schema)
+    assert keys is not None and keys.tolist() == [30.0, 10.0]
+    assert modeling.time_keys(pd.DataFrame({"x": [1.0]}), _tiny_schema()) is None  # no time column
+
+
+def test_bad_or_missing_timestamps_are_data_errors_naming_the_column(tmp_path: Path) -> None:
+    schema = _timed_schema("string")
+    frame = pd.DataFrame({"t": ["2026-01-01", "soon", "soon", "2026-02-30"], "x": 1.0, "c": "A", "y": 0})
+    with pytest.raises(modeling.DataError, match=r"b\.csv: time column 't' has 3 value\(s\) .*ISO-8601.*'soon'"):
+        modeling.time_keys(frame, schema, source="b.csv")
+    with pytest.raises(modeling.DataError, match=r"time column 't' has 1 missing value"):
+        modeling.time_keys(pd.DataFrame({"t": ["2026-01-01", None]}), schema)
+
+
+# ------------------------------------------------------------------------------ threshold choosers
+
+
+def _brute_force_cost(labels: np.ndarray, proba: np.ndarray, fp: float, fn: float) -> float:
+    """The lowest cost over every threshold that changes a decision, plus "predict nothing"."""
+    best = fn * labels.sum()
+    for t in np.unique(proba):
+        predicted = proba >= t
+        best = min(best, fp * np.sum(predicted & (labels == 0)) + fn * np.sum(~predicted & (labels == 1)))
+    return float(best)
+
+
+def _cost(labels: np.ndarray, proba: np.ndarray, t: float, fp: float, fn: float) -> float:
+    predicted = proba >= t
+    return float(fp * np.sum(predicted & (labels == 0)) + fn * np.sum(~predicted & (labels == 1)))
+
+
+@pytest.mark.parametrize(("fp", "fn"), [(1.0, 1.0), (1.0, 10.0), (5.0, 1.0), (0.3, 2.7)])
+def test_min_cost_threshold_matches_brute_force(fp: float, fn: float) -> None:
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 2, 300)
+    # Rounded, so ties between probabilities are exercised too.
+    proba = np.clip(labels * 0.25 + rng.normal(0.4, 0.2, 300), 0, 1).round(2)
+    chosen = modeling.min_cost_threshold(labels, proba, fp, fn)
+    assert _cost(labels, proba, chosen, fp, fn) == pytest.approx(_brute_force_cost(labels, proba, fp, fn))
+
+
+def test_min_cost_threshold_on_a_worked_example() -> None:
+    labels = np.array([0, 0, 1, 0, 1])
+    proba = np.array([0.1, 0.3, 0.4, 0.6, 0.9])
+    # FP and FN cost alike: t=0.9 (FN 1) and t=0.4 (FP 1) tie at cost 1; the higher threshold wins.
+    assert modeling.min_cost_threshold(labels, proba, 1.0, 1.0) == 0.9
+    # A miss costing 5 false alarms: catch both positives at t=0.4 (cost 1).
+    assert modeling.min_cost_threshold(labels, proba, 1.0, 5.0) == 0.4
+    # The top score is a negative and a false alarm costs 10 misses: predict nothing (cost 2), with a
+    # threshold above every probability.
+    proba = np.array([0.1, 0.3, 0.4, 0.9, 0.6])
+    assert modeling.min_cost_threshold(labels, proba, 1.0, 1.0) == 0.4  # FP 1, FN 0: the one optimum
+    nothing = modeling.min_cost_threshold(labels, proba, 10.0, 1.0)
+    assert nothing > 0.9 and not (proba >= nothing).any()
+
+
+def test_min_cost_threshold_needs_both_classes() -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        modeling.min_cost_threshold(np.ones(4, dtype=int), np.linspace(0, 1, 4), 1.0, 1.0)
+
+
+def test_threshold_rule_parses_and_chooses() -> None:
+    labels = np.array([0, 0, 1, 1])
+    proba = np.array([0.1, 0.4, 0.35, 0.8])
+    assert modeling.ThresholdRule.parse("best_f1").choose(labels, proba) == 0.35
+    assert modeling.ThresholdRule.parse(" cost ", 1.0, 1.0).choose(labels, proba) == pytest.approx(
+        modeling.min_cost_threshold(labels, proba, 1.0, 1.0)
+    )
+    fixed = modeling.ThresholdRule.parse("0.25")
+    assert (fixed.mode, fixed.needs_out_of_fold, fixed.choose()) == ("fixed", False, 0.25)
+    assert fixed.describe(0.25) == {"mode": "fixed", "value": 0.25, "falsePositiveCost": 1.0, "falseNegativeCost": 1.0}
+    with pytest.raises(ValueError, match="needs labels"):
+        modeling.ThresholdRule("best_f1").choose()
+
+
+@pytest.mark.parametrize(
+    ("text", "fp", "fn", "message"),
+    [
+        ("f1", 1.0, 1.0, "best_f1 or cost or a number"),
+        ("1", 1.0, 1.0, r"in \(0, 1\)"),
+        ("0.0", 1.0, 1.0, r"in \(0, 1\)"),
+        ("nan", 1.0, 1.0, r"in \(0, 1\)"),
+        ("cost", 0.0, 1.0, "false-positive cost must be a positive number"),
+        ("cost", 1.0, math.inf, "false-negative cost must be a positive number"),
+    ],
+)
+def test_threshold_rule_refuses_bad_settings(text: str, fp: float, fn: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        modeling.ThresholdRule.parse(text, fp, fn)
+
+
+def test_read_files_tracks_each_rows_file_and_names_the_bad_one(tmp_path: Path) -> None:
+    schema = _tiny_schema()
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("x,c,y\n1,A,0\n2,B,1\n", encoding="utf-8")
+    second.write_text("c,y,x\nA,1,3\n", encoding="utf-8")
+    frame, origin = modeling.read_files([first, second], schema, names=["batch a", "batch b"])
+    assert frame["x"].tolist() == [1.0, 2.0, 3.0] and origin.tolist() == [0, 0, 1]
+    second.write_text("x,c,y\n3,A,1\nthree,B,0\n", encoding="utf-8")
+    with pytest.raises(modeling.DataError, match=r"^batch b: column 'x' has 1 non-numeric value\(s\), e\.g\. 'three'"):
+        modeling.read_files([first, second], schema, names=["batch a", "batch b"])

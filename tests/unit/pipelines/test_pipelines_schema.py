@@ -260,3 +260,85 @@ def test_violation_reports_each_rule() -> None:
     assert FLOAT.violation(None) is None
     assert "not one of the categories" in (CAT.violation("Z") or "")
     assert CAT.violation("M") is None
+
+
+# ---------------------------------------------------------------------------- time and optional
+
+
+def _with_time(raw: dict[str, Any], **column: Any) -> dict[str, Any]:
+    raw["columns"].insert(1, {"name": "ts", "type": "string", "role": "time", **column})
+    return raw
+
+
+def test_time_column_orders_rows_but_is_never_a_feature(raw: dict[str, Any]) -> None:
+    schema = parse_schema(_with_time(raw))
+    assert schema.time_column is not None and schema.time_column.name == "ts"
+    assert "ts" not in schema.feature_names
+    assert "ts" not in {c.name for c in schema.dropped_columns}  # read for ordering, not dropped
+    assert schema.time_column.nullable is False
+    assert load_schema(SCHEMA_FILE).time_column is None
+
+
+def test_only_id_and_leak_columns_are_optional(raw: dict[str, Any]) -> None:
+    schema = parse_schema(_with_time(raw))
+    assert {c.name for c in schema.optional_columns} == {"UDI", "Product ID", "TWF", "HDF", "PWF", "OSF", "RNF"}
+    assert {c.name for c in schema.required_columns} == {"ts", "Machine failure", *schema.feature_names}
+    assert schema.required_columns[0].name == "ts"  # file order (after the optional UDI)
+    assert set(schema.optional_columns) | set(schema.required_columns) == set(schema.columns)
+    assert not set(schema.optional_columns) & set(schema.required_columns)
+
+
+@pytest.mark.parametrize("ctype", ["integer", "float"])
+def test_numeric_time_columns_sort_by_their_number(raw: dict[str, Any], ctype: str) -> None:
+    column = parse_schema(_with_time(raw, type=ctype)).column("ts")
+    value = column.parse("1700000000")
+    assert value is not None and column.time_key(value) == 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch"),
+    [
+        ("1970-01-02", 86_400.0),
+        ("1970-01-01T00:01:00Z", 60.0),
+        ("1970-01-01T01:00:00+01:00", 0.0),  # the same instant as 00:00 UTC
+        ("1970-01-01 00:00:01.5", 1.5),  # naive: read as UTC
+    ],
+)
+def test_iso_timestamps_become_utc_epoch_seconds(raw: dict[str, Any], text: str, epoch: float) -> None:
+    column = parse_schema(_with_time(raw)).column("ts")
+    assert column.parse(text) == text  # the text is kept as written
+    assert column.time_key(text) == epoch
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2024-13-01", "01/02/2024", "T10:00"])
+def test_a_bad_timestamp_is_refused_naming_the_column(raw: dict[str, Any], text: str) -> None:
+    column = parse_schema(_with_time(raw)).column("ts")
+    with pytest.raises(ValueError, match=r"column 'ts'.*not an ISO-8601 timestamp"):
+        column.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "categorical", "categories": ["a"]}, r"\(ts\)\.type$"),
+        ({"nullable": True}, r"\(ts\)\.nullable$"),
+        ({"type": "integer", "categories": [1, 2]}, r"\(ts\)\.categories$"),
+    ],
+)
+def test_bad_time_columns_are_rejected(raw: dict[str, Any], change: dict[str, Any], field: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        parse_schema(_with_time(raw, **change))
+    assert re.search(field, caught.value.field), caught.value.field
+
+
+def test_at_most_one_time_column(raw: dict[str, Any]) -> None:
+    _with_time(raw)
+    raw["columns"].append({"name": "ts2", "type": "integer", "role": "time"})
+    with pytest.raises(SchemaError, match="at most one column may have role 'time'") as caught:
+        parse_schema(raw)
+    assert caught.value.field == f"columns[{len(raw['columns']) - 1}].role"
+
+
+def test_time_key_is_only_for_the_time_column() -> None:
+    with pytest.raises(ValueError, match="not 'time'"):
+        INT.time_key(3)

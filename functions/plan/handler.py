@@ -1,0 +1,17 @@
+"""Lambda entry point of plan: ``{"reason", "executionName", "champion", "validation"}`` in, the plan out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.plan.logic import PlanSettings, plan_training
+from functions.shared.observability import logger, tracer
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Settings first: a deployment defect should name its variable before any input is judged.
+    return plan_training(event, PlanSettings.from_env())
