@@ -252,7 +252,12 @@ def _datum(name: str, value: float, unit: str, when: datetime, model: str) -> di
 
 
 def _write_batch(
-    joined: JoinResult, schema: DatasetSchema, settings: GroundTruthSettings, stamp: str, now: datetime
+    joined: JoinResult,
+    schema: DatasetSchema,
+    settings: GroundTruthSettings,
+    stamp: str,
+    now: datetime,
+    served_quality: dict[str, Any],
 ) -> dict[str, Any]:
     """Write the joined rows under the feedback prefix and validate them as a ground-truth batch."""
     if not joined.joined:
@@ -271,7 +276,9 @@ def _write_batch(
     }
     batch: dict[str, Any] = {"feedbackUri": s3_uri(settings.incoming_bucket, key), "rows": len(joined.joined)}
     try:
-        validated = validate_upload(state, settings.validate, now, origin="ground_truth")
+        validated = validate_upload(
+            state, settings.validate, now, origin="ground_truth", served_quality=served_quality
+        )
     except DataValidationError as exc:
         # The rows are kept (feedback file and quarantine copy with its report); the labels still
         # count for quality. Nothing to retry: the same rows would fail the same way.
@@ -338,7 +345,14 @@ def process_label_file(
     quality = score(joined.joined, schema, reference.threshold)
     drop, no_drop_reason, registered = _quality_drop(settings, quality, reference)
     published = put_metrics(settings.metric_namespace, _metric_data(quality, drop, settings.model_name, now))
-    batch = _write_batch(joined, schema, settings, stamp, now)
+    served_quality = {
+        "metric": settings.quality_metric,
+        "observed": quality.get(QUALITY_METRIC_KEYS[settings.quality_metric]),
+        "registered": registered,
+        "drop": drop,
+        "modelPackageArn": reference.model_package_arn,
+    }
+    batch = _write_batch(joined, schema, settings, stamp, now, served_quality)
 
     metrics = {**quality, "qualityDrop": drop}
     report.update(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.plan.window import WindowMode, select_window, window_summary
+from functions.plan.window import WindowMode, select_window, since_quality_change, window_summary
 from functions.shared.batches import (
     RETRAINING_STATE_KEY,
     Batch,
@@ -29,7 +29,7 @@ from functions.shared.batches import (
     version_sort_key,
     version_time,
 )
-from functions.shared.config import env_int, env_str
+from functions.shared.config import env_float, env_int, env_str
 from functions.shared.errors import ConfigurationError, NoCuratedDataError, UnsupportedEventError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import parse_s3_uri, put_bytes, put_json, s3_uri
@@ -67,6 +67,7 @@ class PlanSettings:
     window_mode: WindowMode
     window_value: int
     retrain_on_upload: bool
+    quality_tolerance: float | None = None
 
     @classmethod
     def from_env(cls) -> PlanSettings:
@@ -91,6 +92,7 @@ class PlanSettings:
             window_mode=mode,
             window_value=value,
             retrain_on_upload=env_flag("RETRAIN_ON_UPLOAD"),
+            quality_tolerance=env_float("QUALITY_TOLERANCE", minimum=0.0) if env_str("QUALITY_TOLERANCE", "") else None,
         )
 
 
@@ -192,6 +194,11 @@ def plan_training(event: Any, settings: PlanSettings, now: datetime | None = Non
         )
     window = select_window(batches, settings.window_mode, settings.window_value)
     summary = window_summary(window, settings.window_mode, settings.window_value)
+    if reason == "quality" and settings.quality_tolerance is not None:
+        changed = since_quality_change(window, settings.quality_tolerance)
+        if changed is not None:
+            window = changed
+            summary = {**window_summary(window, settings.window_mode, settings.window_value), "since": "quality_change"}
 
     has_champion = bool(champion.get("found"))
     known = _champion_batches(champion, batches) if has_champion else None

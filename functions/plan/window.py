@@ -111,3 +111,33 @@ def window_summary(window: Sequence[Batch], mode: WindowMode | str, value: int) 
         "first": window[0].dataset_version if window else None,
         "last": window[-1].dataset_version if window else None,
     }
+
+
+# A window that starts at a change point still needs enough rows for a holdout (at least 200) and a
+# training part with every class in each cross-validation fold.
+MIN_CHANGE_WINDOW_ROWS = 500
+
+
+def since_quality_change(window: Sequence[Batch], tolerance: float) -> list[Batch] | None:
+    """The part of ``window`` from the change point on, or ``None`` when it cannot be told.
+
+    When the quality alarm retrains, the champion's concept has stopped describing the labels: rows
+    from before the change teach the old relationship and outvote the new one. The change point is
+    the oldest batch of the newest run of ground-truth batches on which the serving model fell more
+    than ``tolerance`` below its registered holdout figure (uploads inside the run are kept). With
+    no such run, or fewer than ``MIN_CHANGE_WINDOW_ROWS`` rows since it, ``None``: the configured
+    window applies.
+    """
+    start: int | None = None
+    for index in range(len(window) - 1, -1, -1):
+        drop = window[index].quality_drop
+        if drop is None:
+            continue
+        if drop > tolerance:
+            start = index
+        elif start is not None:
+            break
+    if start is None:
+        return None
+    part = list(window[start:])
+    return part if sum(b.rows for b in part) >= MIN_CHANGE_WINDOW_ROWS else None

@@ -58,6 +58,9 @@ class Batch:
     time_range: dict[str, Any] | None
     origin: str
     etag: str | None = None
+    # Ground-truth batches: how far the model that served these rows fell below its registered
+    # holdout figure on them (``servedQuality.drop`` in validation.json); ``None`` otherwise.
+    quality_drop: float | None = None
 
     @property
     def validated_at(self) -> datetime | None:
@@ -136,6 +139,8 @@ def batch_from_validation(version: str, key: str, report: Any, etag: str | None 
         return None
     time_range = report.get("timeRange")
     origin = report.get("origin") or "upload"
+    served = report.get("servedQuality")
+    drop = served.get("drop") if isinstance(served, dict) else None
     return Batch(
         dataset_version=version,
         key=key,
@@ -144,6 +149,7 @@ def batch_from_validation(version: str, key: str, report: Any, etag: str | None 
         time_range=time_range if isinstance(time_range, dict) else None,
         origin=str(origin),
         etag=etag.strip('"') if etag else None,
+        quality_drop=float(drop) if isinstance(drop, int | float) and not isinstance(drop, bool) else None,
     )
 
 

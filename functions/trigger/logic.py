@@ -12,7 +12,10 @@ specific reason a run did not start:
 4. ``deferred``: a run is in flight — recorded in ``retraining/pending.json``, never dropped;
 5. ``cooldown``: a ``drift-``/``quality-`` run started less than ``RETRAIN_COOLDOWN_SECONDS`` ago;
 6. ``no_new_data``: no batch newer than ``retraining/state.json``'s ``lastTrainedBatch``;
-7. otherwise start (and forget any pending trigger).
+7. ``awaiting_labels`` (drift only): no labelled batch was validated after the drift alarm went into
+   ALARM. Drift is an early warning: a retraining now could only learn from data labelled before
+   the drift, so it is deferred (``pending.json``) until labels of the drifted traffic arrive;
+8. otherwise start (and forget any pending trigger).
 
 A scheduled recheck replays the guards for a pending trigger or an alarm still in ALARM, so a
 problem that persists retrains again once the cooldown is over and a new batch exists.
@@ -53,6 +56,7 @@ SKIP_DISABLED = "disabled"
 SKIP_NO_NEW_DATA = "no_new_data"
 SKIP_IGNORED_KEY = "ignored_key"
 SKIP_NOTHING_PENDING = "nothing_pending"
+SKIP_AWAITING_LABELS = "awaiting_labels"
 
 
 def _env_flag(name: str) -> bool:
@@ -318,6 +322,17 @@ def _retrain(
             f"no batch newer than {last_trained}, the last one a run was planned on",
             newestBatch=newest.dataset_version,
         )
+    if reason == "drift" and not _labelled_since(newest.validated_at, alarm.state_change_time):
+        if not from_pending:
+            write_pending(settings.artifacts_bucket, alarm, now)
+        return _skip(
+            reason,
+            SKIP_AWAITING_LABELS,
+            name,
+            f"no labelled batch since the drift alarm went into ALARM at {alarm.state_change_time} "
+            f"(newest: {newest.dataset_version}); the retraining is pending until labels of the drifted traffic arrive",
+            newestBatch=newest.dataset_version,
+        )
     payload = {
         "reason": reason,
         "data": {
@@ -335,6 +350,18 @@ def _retrain(
     if result.started and (from_pending or read_pending(settings.artifacts_bucket) is not None):
         delete_pending(settings.artifacts_bucket)
     return result
+
+
+def _labelled_since(validated_at: datetime | None, state_change_time: str) -> bool:
+    """Whether a batch validated at ``validated_at`` is newer than the alarm's state change.
+
+    An unreadable time on either side answers yes: the guard may delay a retraining, never block it.
+    """
+    try:
+        changed = datetime.strptime(state_change_time, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return True
+    return validated_at is None or validated_at > changed
 
 
 def on_manual(request: ManualRequest, settings: TriggerSettings, request_id: str) -> TriggerResult:

@@ -86,11 +86,14 @@ def validate_upload(
     now: datetime | None = None,
     *,
     origin: str = "upload",
+    served_quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate the object named in the execution input and route it; see the module docstring.
 
     ``origin`` is recorded in the report (and returned) so the planner can tell uploaded batches
     from ones made of production traffic; it is the caller's to say, not guessed from the key.
+    ``served_quality`` (ground-truth batches): how the serving model did on these very rows; the
+    planner uses it to find where a concept change began (docs/ARCHITECTURE.md, "PlanTraining").
     """
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {list(ORIGINS)}, got {origin!r}")
@@ -125,6 +128,8 @@ def validate_upload(
         "source": provenance,
         **result.to_dict(),
     }
+    if served_quality is not None:
+        report["servedQuality"] = served_quality
     logger.info(
         "validation finished",
         extra={"valid": result.valid, "rows": result.rows, "failures": len(result.failures), **provenance},

@@ -135,6 +135,8 @@ class PipelineStack(cdk.Stack):
                 "TRAINING_WINDOW_MODE": config.training.window.mode,
                 "TRAINING_WINDOW_VALUE": str(config.training.window.value),
                 "RETRAIN_ON_UPLOAD": _flag(config.retraining.on_upload),
+                # A quality-alarm retraining starts its window where the served quality collapsed.
+                "QUALITY_TOLERANCE": repr(config.quality.tolerance),
             },
         )
         self.evaluate = self._function(

@@ -1,10 +1,19 @@
-"""What the in-process executors share: a temporary process environment and S3 URI parsing."""
+"""What the in-process executors share: a temporary process environment and S3 URI parsing.
+
+Lambda handlers and served models run in this process with their own environment, set for the
+length of one execution under ``EXECUTION_LOCK`` (``mlops.local.adapters.code_loader``). Code on
+other threads must therefore never iterate ``os.environ`` unlocked: a key listed while a handler
+is finishing can be gone when it is read (a ``KeyError`` seen under load). ``environment_snapshot``
+is the safe way to copy it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+
+from mlops.local.adapters.code_loader import EXECUTION_LOCK
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -13,6 +22,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"not an S3 URI: {uri!r}")
     bucket, _, key = uri[5:].partition("/")
     return bucket, key
+
+
+def environment_snapshot() -> dict[str, str]:
+    """A copy of the process environment taken while no in-process execution has it patched."""
+    with EXECUTION_LOCK:
+        return dict(os.environ)
 
 
 @contextmanager

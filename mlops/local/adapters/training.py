@@ -36,7 +36,7 @@ import boto3
 from botocore.exceptions import ClientError
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 
-from mlops.local.adapters.process import split_s3_uri
+from mlops.local.adapters.process import environment_snapshot, split_s3_uri
 from mlops.local.constants import REGION
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -141,7 +141,7 @@ class TrainingJobRunner:
             json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
         )
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_"))},
+            **{k: v for k, v in environment_snapshot().items() if not k.startswith(("AWS_", "SM_"))},
             "SM_MODEL_DIR": str(model_dir),
             "SM_OUTPUT_DATA_DIR": str(output_data_dir),
             "SM_OUTPUT_DIR": str(ml / "output"),

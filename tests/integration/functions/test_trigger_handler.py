@@ -22,7 +22,7 @@ DRIFT_ALARM = "mlops-drift-ai4i-failure"  # the name in the event fixture
 QUALITY_ALARM = "mlops-ai4i-failure-quality"
 DRIFT_ARN = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{DRIFT_ALARM}"
 OLD_VERSION = "20261101T000000Z-aaaaaaaaaaaa"  # the stamp format before microseconds: still ordered
-NEW_VERSION = "20261112T000000000000Z-bbbbbbbbbbbb"
+NEW_VERSION = "20261112T200000000000Z-bbbbbbbbbbbb"  # validated after the fixtures' alarm transitions
 OLD_SNAPSHOT = f"snapshots/{DATASET}/{OLD_VERSION}/data.csv"
 NEW_SNAPSHOT = f"snapshots/{DATASET}/{NEW_VERSION}/data.csv"
 COOLDOWN = 3600
@@ -584,10 +584,10 @@ def test_a_recheck_with_nothing_pending_does_nothing_and_counts_nothing(pipeline
 
 
 def test_a_persisting_alarm_retrains_again_after_the_cooldown_once_a_new_batch_exists(pipeline, read_metrics):
-    arn = put_alarm(DRIFT_ALARM)
+    arn = put_alarm(QUALITY_ALARM)
 
     first = invoke({"reason": "recheck"})
-    assert first["started"] is True and first["reason"] == "drift"
+    assert first["started"] is True and first["reason"] == "quality"
     first_input = execution_input(pipeline, first["executionArn"])
     assert first_input["alarm"]["arn"] == arn and first_input["data"]["datasetVersion"] == NEW_VERSION
     stop_all(pipeline)
@@ -605,6 +605,21 @@ def test_a_persisting_alarm_retrains_again_after_the_cooldown_once_a_new_batch_e
     assert execution_input(pipeline, second["executionArn"])["data"]["datasetVersion"] == newer
     assert len(executions(pipeline)) == 2
     assert skipped_reasons(read_metrics) == ["duplicate", "duplicate", "cooldown"]
+
+
+def test_a_drift_alarm_waits_for_labels_of_the_drifted_traffic(pipeline):
+    """Drift is an early warning: with no batch labelled since the alarm, a retraining could only
+    learn the old data again, so it is deferred; labels arriving later release it at the recheck."""
+    put_alarm(DRIFT_ALARM)  # goes into ALARM now, after every batch of the fixture
+    waiting = invoke({"reason": "recheck"})
+    assert waiting["started"] is False and waiting["skipped"] == "awaiting_labels"
+    assert pending()["reason"] == "drift"
+    assert executions(pipeline) == []
+
+    add_batch(f"{(datetime.now(UTC) + timedelta(minutes=1)).strftime('%Y%m%dT%H%M%S%f')}Z-ffffffffffff")
+    released = invoke({"reason": "recheck"})
+    assert released["started"] is True and released["reason"] == "drift"
+    assert len(executions(pipeline)) == 1
 
 
 def test_a_persisting_alarm_without_new_data_is_skipped_as_no_new_data(pipeline):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from functions.plan.logic import champion_seen
-from functions.plan.window import batch_time, select_window, time_value, window_summary
+from functions.plan.window import batch_time, select_window, since_quality_change, time_value, window_summary
 from functions.shared.batches import Batch, batch_from_validation, version_sort_key, version_time
 
 
@@ -173,3 +173,43 @@ def test_a_legacy_champion_has_seen_the_batches_validated_before_its_metrics():
 def test_nothing_usable_means_everything_is_seen():
     seen = champion_seen(None, SERIES, None)
     assert seen.seen == frozenset(V) and seen.rule.startswith("unknown")
+
+
+# --- the change point of a quality-alarm retraining ---------------------------------------------------
+
+
+def labelled(version: str, drop: float | None, rows: int = 400, origin: str = "ground_truth") -> Batch:
+    return Batch(version, f"snapshots/d/{version}/data.csv", rows, rows // 4, None, origin, quality_drop=drop)
+
+
+def test_a_quality_retraining_starts_at_the_newest_run_of_breaching_batches():
+    history = [
+        labelled("20261101T000000000000Z-000000000001", None, rows=4000, origin="upload"),
+        labelled("20261102T000000000000Z-000000000002", 0.01),
+        labelled("20261103T000000000000Z-000000000003", 0.30),  # an old, since-resolved problem
+        labelled("20261104T000000000000Z-000000000004", -0.02),
+        labelled("20261105T000000000000Z-000000000005", 0.25),  # the change point
+        labelled("20261106T000000000000Z-000000000006", None, rows=100, origin="upload"),
+        labelled("20261107T000000000000Z-000000000007", 0.28),
+    ]
+    window = since_quality_change(history, tolerance=0.05)
+    assert window is not None
+    assert versions(window) == [b.dataset_version for b in history[4:]]
+
+
+def test_without_a_breaching_run_or_with_too_few_rows_the_configured_window_applies():
+    calm = [labelled("20261102T000000000000Z-000000000002", 0.01), labelled("20261103T000000000000Z-00000000003", 0.04)]
+    assert since_quality_change(calm, tolerance=0.05) is None
+    small = [
+        labelled("20261102T000000000000Z-000000000002", 0.01),
+        labelled("20261103T000000000000Z-000000000003", 0.4, rows=100),
+    ]
+    assert since_quality_change(small, tolerance=0.05) is None  # 100 rows < MIN_CHANGE_WINDOW_ROWS
+
+
+def test_served_quality_is_read_from_validation_json():
+    report = {"rows": 10, "positives": 2, "origin": "ground_truth", "servedQuality": {"drop": 0.3, "metric": "roc_auc"}}
+    parsed = batch_from_validation("20261102T000000000000Z-000000000002", "k", report)
+    assert parsed is not None and parsed.quality_drop == pytest.approx(0.3)
+    plain = batch_from_validation("20261102T000000000000Z-000000000002", "k", {"rows": 1, "positives": 0})
+    assert plain is not None and plain.quality_drop is None
