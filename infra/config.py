@@ -20,8 +20,11 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "APPROVAL_MODES",
     "CONTEXT_KEY",
     "GATE_METRICS",
+    "STAGES_KEY",
+    "STAGE_CONTEXT_KEY",
     "AlarmConfig",
     "ConfigError",
     "DriftAlarmConfig",
@@ -33,13 +36,22 @@ __all__ = [
     "QualityConfig",
     "RetrainingConfig",
     "ServingConfig",
+    "StageConfig",
     "TrainingConfig",
     "TrainingWindowConfig",
+    "deep_merge",
     "load_config",
+    "load_stage",
     "parse_config",
+    "parse_stages",
+    "select_stage",
 ]
 
 CONTEXT_KEY = "mlops"
+# Deployment stages live in ``mlops.stages``; ``cdk synth -c stage=NAME`` selects one.
+STAGES_KEY = "stages"
+STAGE_CONTEXT_KEY = "stage"
+APPROVAL_MODES = ("auto", "manual")
 
 # Metrics the training script reports for challenger and champion (docs/ARCHITECTURE.md, metrics.json).
 GATE_METRICS = frozenset({"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"})
@@ -55,6 +67,10 @@ _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 _RUNTIME = re.compile(r"^python3\.\d{1,2}$")
 _HYPERPARAMETER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")
 _INSTANCE_HINT = "expected a SageMaker instance type such as 'ml.m5.large'"
+# A stage name becomes a GitHub environment name and a suffix of the prefix: short and plain.
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$")
 
 
 class ConfigError(ValueError):
@@ -478,8 +494,22 @@ def _retraining(reader: _Reader) -> RetrainingConfig:
 
 
 def parse_config(value: Any) -> MlopsConfig:
-    """Parse the ``mlops`` context value; raise ``ConfigError`` naming the first bad key."""
-    reader = _Reader(value, CONTEXT_KEY)
+    """Parse the ``mlops`` context value; raise ``ConfigError`` naming the first bad key.
+
+    The stages under ``mlops.stages`` are validated too, with their overrides applied, so a bad
+    production setting already fails the default synthesis that every pull request runs.
+    """
+    config = _parse_mlops(value, CONTEXT_KEY)
+    _parse_stages(value, config)
+    return config
+
+
+def _parse_mlops(value: Any, where: str) -> MlopsConfig:
+    reader = _Reader(value, where)
+    if STAGES_KEY in value:
+        if where != CONTEXT_KEY:
+            raise ConfigError(f"{reader.path(STAGES_KEY)}: a stage cannot define stages")
+        reader.raw(STAGES_KEY)  # parsed by _parse_stages
     prefix = reader.string("prefix", _PREFIX, "lowercase letters, digits, inner hyphens; a letter first; <= 20")
     model_name = reader.string("modelName", _SAGEMAKER_NAME, "letters, digits and inner hyphens, <= 63")
     schema_file = reader.string("schemaFile")
@@ -504,8 +534,7 @@ def parse_config(value: Any) -> MlopsConfig:
     return config
 
 
-def load_config(cdk_json: Path) -> MlopsConfig:
-    """Read ``cdk.json`` and parse its ``context.mlops`` key (for tools that do not run the CDK)."""
+def _read_mlops(cdk_json: Path) -> Any:
     try:
         document = json.loads(cdk_json.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
@@ -513,4 +542,139 @@ def load_config(cdk_json: Path) -> MlopsConfig:
     context = document.get("context", {}) if isinstance(document, Mapping) else {}
     if CONTEXT_KEY not in context:
         raise ConfigError(f"{cdk_json}: context has no {CONTEXT_KEY!r} key")
-    return parse_config(context[CONTEXT_KEY])
+    return context[CONTEXT_KEY]
+
+
+def load_config(cdk_json: Path) -> MlopsConfig:
+    """Read ``cdk.json`` and parse its ``context.mlops`` key (for tools that do not run the CDK)."""
+    return parse_config(_read_mlops(cdk_json))
+
+
+# --- Deployment stages ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One deployment stage of ``mlops.stages``: where it deploys and the configuration it deploys.
+
+    ``account``/``region`` of ``None`` leave the stacks environment-agnostic: they then deploy to
+    the account and region of the credentials in use. ``approval`` records how a registered model
+    is approved in this stage (``auto``: by the quality gate; ``manual``: by a person); nothing
+    consumes it yet. ``config`` is the ``mlops`` configuration with the stage's overrides applied and
+    ``values`` the same as plain JSON values (what the CDK app synthesizes).
+    """
+
+    name: str
+    account: str | None
+    region: str | None
+    approval: str
+    config: MlopsConfig
+    values: Mapping[str, Any]
+
+    @property
+    def github_environment(self) -> str:
+        """The GitHub environment whose jobs deploy this stage (its deploy role trusts only it)."""
+        return self.name
+
+    @property
+    def deploy_role_name(self) -> str:
+        """The IAM role CI assumes by OIDC to deploy this stage (``infra/bootstrap`` creates it)."""
+        return f"{self.config.prefix}-github-deploy"
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` applied recursively: nested objects merge, other values replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _optional_match(reader: _Reader, key: str, pattern: re.Pattern[str], hint: str) -> str | None:
+    """``null`` or absent (meaning "from the credentials"), else a string matching ``pattern``.
+
+    Absent and ``null`` are one: the CDK drops ``null`` values from the context it hands the app.
+    """
+    value = reader.raw(key) if key in reader.names() else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ConfigError(f"{reader.path(key)}: {value!r} is not valid ({hint}, or null)")
+    return value
+
+
+def _stage(name: str, value: Any, base: Mapping[str, Any], base_config: MlopsConfig) -> StageConfig:
+    where = f"{CONTEXT_KEY}.{STAGES_KEY}.{name}"
+    if not _STAGE_NAME.match(name):
+        raise ConfigError(f"{where}: stage names are a lowercase letter then up to 9 lowercase letters or digits")
+    reader = _Reader(value, where)
+    account = _optional_match(reader, "account", _ACCOUNT, "a 12-digit AWS account id as a string")
+    region = _optional_match(reader, "region", _REGION, "an AWS region such as 'eu-west-1'")
+    approval = reader.string("approval")
+    if approval not in APPROVAL_MODES:
+        raise ConfigError(f"{reader.path('approval')}: {approval!r} is not one of {list(APPROVAL_MODES)}")
+    overrides: Any = reader.raw("overrides") if "overrides" in value else {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{reader.path('overrides')}: expected an object, got {type(overrides).__name__}")
+    reader.finish()
+    # Stages may share an account: unless told otherwise, each gets its own prefix and model name
+    # (the prefix starts every stack, bucket, function and alarm name; the model name is the
+    # endpoint and the model package group).
+    defaults = {"prefix": f"{base_config.prefix}-{name}", "modelName": f"{base_config.model_name}-{name}"}
+    values = deep_merge(base, deep_merge(defaults, overrides))
+    config = _parse_mlops(values, reader.path("overrides"))
+    return StageConfig(
+        name=name,
+        account=account,
+        region=region,
+        approval=approval,
+        config=config,
+        values=MappingProxyType(values),
+    )
+
+
+def _parse_stages(value: Any, base_config: MlopsConfig) -> dict[str, StageConfig]:
+    if STAGES_KEY not in value:
+        return {}
+    reader = _Reader(value[STAGES_KEY], f"{CONTEXT_KEY}.{STAGES_KEY}")
+    base = {key: item for key, item in value.items() if key != STAGES_KEY}
+    stages: dict[str, StageConfig] = {}
+    for name in reader.names():
+        stage = _stage(name, reader.raw(name), base, base_config)
+        for other in stages.values():
+            for key, mine, theirs in (
+                ("prefix", stage.config.prefix, other.config.prefix),
+                ("modelName", stage.config.model_name, other.config.model_name),
+            ):
+                if mine == theirs:
+                    raise ConfigError(
+                        f"{reader.path(name)}.overrides.{key}: {mine!r} is also stage {other.name!r}'s; "
+                        "stages in one account need their own names"
+                    )
+        stages[name] = stage
+    reader.finish()
+    return stages
+
+
+def parse_stages(value: Any) -> dict[str, StageConfig]:
+    """Every stage of the ``mlops`` context value, by name (empty without ``mlops.stages``)."""
+    return _parse_stages(value, _parse_mlops(value, CONTEXT_KEY))
+
+
+def select_stage(value: Any, name: Any) -> StageConfig:
+    """The stage ``-c stage=NAME`` asks for; an unknown or malformed name is a ``ConfigError``."""
+    stages = parse_stages(value)
+    if not isinstance(name, str) or name not in stages:
+        known = ", ".join(sorted(stages)) or f"none: {CONTEXT_KEY}.{STAGES_KEY} is empty"
+        raise ConfigError(
+            f"context {STAGE_CONTEXT_KEY!r}: {name!r} is not a stage of {CONTEXT_KEY}.{STAGES_KEY} ({known})"
+        )
+    return stages[name]
+
+
+def load_stage(cdk_json: Path, name: str) -> StageConfig:
+    """Read ``cdk.json`` and resolve one stage (for tools such as a preflight check)."""
+    return select_stage(_read_mlops(cdk_json), name)

@@ -5,13 +5,22 @@ modules the handlers import from ``pipelines`` (``schema``, ``quality`` and ``dr
 schema as ``schema.json``. Nothing is pip-installed: boto3 comes with the runtime, Powertools and
 numpy (for ``pipelines.drift``) from AWS's public managed layers, which keeps the package small and
 the cold start short.
+
+The managed layers are published per region, by per-region accounts and with per-region version
+numbers, so their ARNs come from one data file (``infra/data/lambda_layers.json``, copied from each
+layer's published table with its source and date). Each stack holds that table as a ``CfnMapping``
+and selects its region's row: ``Fn::FindInMap`` on ``AWS::Region`` for an environment-agnostic
+stack, the literal ARN when the stack's region is known.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +32,31 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.compliance import UNSCOPED_ACTIONS_REASON, acknowledge
-from infra.config import LambdaConfig
+from infra.config import ConfigError, LambdaConfig
 
 __all__ = [
+    "LAYER_TABLE_FILE",
     "POWERTOOLS_ACCOUNT",
     "SDK_PANDAS_ACCOUNT",
     "LambdaCodeBundler",
+    "LayerTable",
+    "ManagedLayers",
     "PipelineFunction",
     "lambda_code_asset",
     "lambda_code_files",
+    "layer_table",
     "runtime_for",
 ]
 
-# Publishers of the public managed layers (commercial regions).
+# Publishers of the public managed layers in the main commercial regions (opt-in regions publish
+# the AWS SDK for pandas from accounts of their own: the data file has them).
 POWERTOOLS_ACCOUNT = "017000801446"
 SDK_PANDAS_ACCOUNT = "336392948345"
 SCHEMA_FILE_NAME = "schema.json"
+LAYER_TABLE_FILE = Path(__file__).resolve().parents[1] / "data" / "lambda_layers.json"
+# Keys of a row of the layer mapping (CloudFormation mapping keys are alphanumeric).
+POWERTOOLS_KEY = "powertools"
+SDK_PANDAS_KEY = "sdkPandas"
 
 
 def _python_files(root: Path, relative_dir: str) -> Iterator[tuple[Path, str]]:
@@ -108,19 +126,105 @@ def runtime_for(config: LambdaConfig) -> lambda_.Runtime:
     raise ValueError(f"mlops.lambda.runtime {config.runtime!r} is not a Lambda runtime the CDK knows: {known}")
 
 
-def powertools_layer_arn(config: LambdaConfig) -> str:
-    return (
-        f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-{config.python_tag}-x86_64:{config.powertools_layer_version}"
-    )
+@dataclass(frozen=True)
+class LayerTable:
+    """Region -> layer ARN for each managed layer, for the configured runtime and versions."""
+
+    powertools: Mapping[str, str]
+    sdk_pandas: Mapping[str, str]
+
+    @property
+    def regions(self) -> list[str]:
+        """The regions where both layers are published: the ones the stacks can deploy to."""
+        return sorted(set(self.powertools) & set(self.sdk_pandas))
+
+    def rows(self) -> dict[str, dict[str, str]]:
+        return {
+            region: {POWERTOOLS_KEY: self.powertools[region], SDK_PANDAS_KEY: self.sdk_pandas[region]}
+            for region in self.regions
+        }
 
 
-def sdk_pandas_layer_arn(config: LambdaConfig) -> str:
-    tag = config.python_tag.removeprefix("python")
-    return (
-        f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:{SDK_PANDAS_ACCOUNT}:layer:"
-        f"AWSSDKPandas-Python{tag}:{config.pandas_layer_version}"
-    )
+@functools.lru_cache(maxsize=4)
+def _read_layer_file(path: Path) -> dict[str, object]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return document
+
+
+def layer_table(config: LambdaConfig, path: Path = LAYER_TABLE_FILE) -> LayerTable:
+    """The layer ARNs of the data file, after checking that they are the ones ``cdk.json`` pins.
+
+    The versions in ``mlops.lambda`` stay the pin a reviewer sees in ``cdk.json``; the data file
+    says where each version lives. A mismatch fails synthesis naming the key, so upgrading one
+    without the other cannot deploy a layer nobody looked up.
+    """
+    document = _read_layer_file(path)
+    where = path.name
+    if document.get("runtime") != config.runtime or document.get("architecture") != "x86_64":
+        raise ConfigError(
+            f"mlops.lambda.runtime: {config.runtime!r} has no layer table; {where} lists "
+            f"{document.get('runtime')!r} on {document.get('architecture')!r} (copy the tables for the new runtime)"
+        )
+    layers = document.get("layers")
+    if not isinstance(layers, dict):
+        raise ValueError(f"{where}: 'layers' must be an object")
+    tables: dict[str, Mapping[str, str]] = {}
+    for key, pinned, config_key in (
+        (POWERTOOLS_KEY, config.powertools_layer_version, "powertoolsLayerVersion"),
+        (SDK_PANDAS_KEY, config.pandas_layer_version, "pandasLayerVersion"),
+    ):
+        layer = layers.get(key)
+        if not isinstance(layer, dict) or not isinstance(layer.get("arns"), dict) or not layer["arns"]:
+            raise ValueError(f"{where}: layers.{key} needs a non-empty 'arns' object (region -> ARN)")
+        if layer.get("version") != pinned:
+            raise ConfigError(
+                f"mlops.lambda.{config_key}: {pinned} is not the version {where} holds for layers.{key} "
+                f"({layer.get('version')}); update the table from its source ({layer.get('source')}) with the pin"
+            )
+        for region, arn in layer["arns"].items():
+            if not isinstance(arn, str) or f":lambda:{region}:" not in arn or ":layer:" not in arn:
+                raise ValueError(f"{where}: layers.{key}.arns.{region}: {arn!r} is not a layer ARN of {region}")
+        tables[key] = dict(layer["arns"])
+    return LayerTable(powertools=tables[POWERTOOLS_KEY], sdk_pandas=tables[SDK_PANDAS_KEY])
+
+
+class ManagedLayers(Construct):
+    """The layer table of one stack as a ``CfnMapping``, and this stack's Powertools/pandas layers.
+
+    One per stack (``ManagedLayers.of``), shared by its functions. The mapping is lazy: a stack with
+    a known region gets literal ARNs (and a region without the layers fails here, at synth); an
+    environment-agnostic stack gets ``Fn::FindInMap`` on ``AWS::Region`` and the whole table.
+    """
+
+    CONSTRUCT_ID = "ManagedLayers"
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: LambdaConfig) -> None:
+        super().__init__(scope, construct_id)
+        table = layer_table(config)
+        stack = cdk.Stack.of(self)
+        if not cdk.Token.is_unresolved(stack.region) and stack.region not in table.regions:
+            raise ConfigError(
+                f"region {stack.region!r}: {LAYER_TABLE_FILE.name} has no Powertools and AWS SDK for pandas "
+                f"layers there (regions with both: {', '.join(table.regions)})"
+            )
+        self.config = config
+        self.regions = table.regions
+        self.mapping = cdk.CfnMapping(self, "Table", mapping=table.rows(), lazy=True)
+        self.powertools_arn = self.mapping.find_in_map(stack.region, POWERTOOLS_KEY)
+        self.sdk_pandas_arn = self.mapping.find_in_map(stack.region, SDK_PANDAS_KEY)
+
+    @classmethod
+    def of(cls, scope: Construct, config: LambdaConfig) -> ManagedLayers:
+        """The stack's one instance, created on first use."""
+        stack = cdk.Stack.of(scope)
+        existing = stack.node.try_find_child(cls.CONSTRUCT_ID)
+        if isinstance(existing, ManagedLayers):
+            if existing.config != config:
+                raise ValueError(f"{stack.node.path}: all functions of a stack share one Lambda configuration")
+            return existing
+        return cls(stack, cls.CONSTRUCT_ID, config=config)
 
 
 class PipelineFunction(Construct):
@@ -161,11 +265,12 @@ class PipelineFunction(Construct):
         )
         self.log_group.grant_write(self.role)
 
+        managed = ManagedLayers.of(self, config)
         layers: list[lambda_.ILayerVersion] = [
-            lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(config))
+            lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", managed.powertools_arn)
         ]
         if with_numpy:
-            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "SdkPandas", sdk_pandas_layer_arn(config)))
+            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "SdkPandas", managed.sdk_pandas_arn))
 
         self.function = lambda_.Function(
             self,

@@ -82,15 +82,30 @@ def test_functions_share_one_code_asset(synthesized: Synthesized) -> None:
 
 
 def test_layers_are_the_public_managed_layers(synthesized: Synthesized) -> None:
-    tag = synthesized.config.lambda_.python_tag
-    powertools = (
-        f"arn:<AWS::Partition>:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-{tag}-x86_64:"
-        f"{synthesized.config.lambda_.powertools_layer_version}"
+    # Layer ARNs differ per region (infra/data/lambda_layers.json): each stack holds them as a
+    # mapping and every function picks its region's row, Powertools and (drift, groundtruth) the
+    # AWS SDK for pandas, at the versions cdk.json pins.
+    from infra.constructs.lambda_functions import layer_table
+
+    config = synthesized.config.lambda_
+    tag = config.python_tag
+    table = layer_table(config)
+    assert table.powertools["us-east-1"] == (
+        f"arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-{tag}-x86_64:"
+        f"{config.powertools_layer_version}"
     )
-    pandas = (
-        f"arn:<AWS::Partition>:lambda:<AWS::Region>:336392948345:layer:AWSSDKPandas-Python{tag.removeprefix('python')}:"
-        f"{synthesized.config.lambda_.pandas_layer_version}"
+    assert table.sdk_pandas["us-east-1"] == (
+        f"arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python{tag.removeprefix('python')}:"
+        f"{config.pandas_layer_version}"
     )
+    names = set()
+    for unit in ("pipeline", "monitoring"):
+        (name,) = [key for key, rows in synthesized.json[unit]["Mappings"].items() if "powertools" in rows["us-east-1"]]
+        assert synthesized.json[unit]["Mappings"][name] == table.rows(), unit
+        names.add(name)
+    (mapping,) = names
+    powertools = f"<FindInMap:{mapping}.<AWS::Region>.powertools>"
+    pandas = f"<FindInMap:{mapping}.<AWS::Region>.sdkPandas>"
     for name, properties in synthesized.functions().items():
         layers = [render(layer) for layer in properties["Layers"]]
         assert layers == ([powertools, pandas] if name in {"drift", "groundtruth"} else [powertools]), name
@@ -642,7 +657,8 @@ def test_dashboard_shows_drift_per_feature_runs_and_serving(synthesized: Synthes
 
 
 def test_images_are_mapped_per_region(synthesized: Synthesized) -> None:
-    (mapping,) = synthesized.json["pipeline"]["Mappings"].values()
+    # The pipeline stack also maps the Lambda layers per region (test_layers_are_the_public_managed_layers).
+    (mapping,) = [m for m in synthesized.json["pipeline"]["Mappings"].values() if "trainingImage" in m["us-east-1"]]
     assert len(mapping) >= 20
     row = mapping["us-east-1"]
     version = synthesized.config.training.framework_version
