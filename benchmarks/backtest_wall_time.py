@@ -39,10 +39,26 @@ def main() -> None:
     window = replayed // arguments.windows
     with tempfile.TemporaryDirectory() as scratch:
         result = Path(scratch) / "backtest.json"
-        command = [sys.executable, "-m", "mlops.cli", "backtest", "--rows", str(arguments.rows),
-                   "--window", str(window), "--initial-fraction", str(arguments.initial_fraction),
-                   "--policy", arguments.policy, "--json", str(result), "--plot", str(Path(scratch) / "a.png"),
-                   "--quiet", *[f"-c={pair}" for pair in arguments.context]]
+        command = [
+            sys.executable,
+            "-m",
+            "mlops.cli",
+            "backtest",
+            "--rows",
+            str(arguments.rows),
+            "--window",
+            str(window),
+            "--initial-fraction",
+            str(arguments.initial_fraction),
+            "--policy",
+            arguments.policy,
+            "--json",
+            str(result),
+            "--plot",
+            str(Path(scratch) / "a.png"),
+            "--quiet",
+            *[f"-c={pair}" for pair in arguments.context],
+        ]
         if arguments.jobs:
             command += ["--jobs", str(arguments.jobs)]
         started = time.perf_counter()
@@ -56,8 +72,10 @@ def main() -> None:
             arguments.json.parent.mkdir(parents=True, exist_ok=True)
             arguments.json.write_text(result.read_text())
 
-    print(f"mlops backtest: {arguments.rows} rows, {document['windows']} windows of {window}, "
-          f"policy {arguments.policy}, {os.cpu_count()} cores: {total:.1f} s in all")
+    print(
+        f"mlops backtest: {arguments.rows} rows, {document['windows']} windows of {window}, "
+        f"policy {arguments.policy}, {os.cpu_count()} cores: {total:.1f} s in all"
+    )
     training_all = worker_all = 0.0
     for name, summary in document["policies"].items():
         if summary.get("error"):
@@ -68,13 +86,17 @@ def main() -> None:
         seconds, training = summary["seconds"], summary["trainingSeconds"]
         training_all += training
         worker_all += seconds
-        print(f"  {name:<6} {seconds:7.1f} s (synthesis {summary.get('synthSeconds', '?')} s), "
-              f"median window {statistics.median(windows):5.2f} s, "
-              f"training jobs {summary['trainingJobs']:3d} taking {training:6.1f} s = {training / seconds:5.1%} "
-              f"of the worker; inside the windows {sum(in_windows) / max(sum(windows), 1e-9):5.1%}")
+        print(
+            f"  {name:<6} {seconds:7.1f} s (synthesis {summary.get('synthSeconds', '?')} s), "
+            f"median window {statistics.median(windows):5.2f} s, "
+            f"training jobs {summary['trainingJobs']:3d} taking {training:6.1f} s = {training / seconds:5.1%} "
+            f"of the worker; inside the windows {sum(in_windows) / max(sum(windows), 1e-9):5.1%}"
+        )
     if worker_all:
-        print(f"  all    training {training_all:.1f} s of {worker_all:.1f} worker seconds = "
-              f"{training_all / worker_all:.1%}")
+        print(
+            f"  all    training {training_all:.1f} s of {worker_all:.1f} worker seconds = "
+            f"{training_all / worker_all:.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,16 @@ def _training_run(work: Path) -> list[str]:
     for name in ("model", "output"):
         shutil.rmtree(work / name, ignore_errors=True)
         (work / name).mkdir()
-    return [sys.executable, str(code / "pipelines" / "train.py"), "--train", str(work / "train"),
-            "--model-dir", str(work / "model"), "--output-data-dir", str(work / "output")]
+    return [
+        sys.executable,
+        str(code / "pipelines" / "train.py"),
+        "--train",
+        str(work / "train"),
+        "--model-dir",
+        str(work / "model"),
+        "--output-data-dir",
+        str(work / "output"),
+    ]
 
 
 def main() -> None:

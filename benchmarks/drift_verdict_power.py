@@ -39,7 +39,8 @@ def main() -> None:
     train, rest = order[:8000], order[8000:]
     model = modeling.build_pipeline(schema, seed=0).fit(features.iloc[train], labels[train])
     baseline = build_baseline(
-        schema, modeling.baseline_columns(features.iloc[train], schema),
+        schema,
+        modeling.baseline_columns(features.iloc[train], schema),
         predictions=modeling.positive_probabilities(model, features.iloc[rest]),
     )
     config = DriftConfig()
@@ -54,14 +55,20 @@ def main() -> None:
             if column is not None:
                 sd = float(features[column.name].std())
                 window[column.name] = window[column.name] + arguments.sigmas * sd
-            report = assess_drift(baseline, modeling.baseline_columns(window, schema),
-                                  modeling.positive_probabilities(model, window), config)
+            report = assess_drift(
+                baseline,
+                modeling.baseline_columns(window, schema),
+                modeling.positive_probabilities(model, window),
+                config,
+            )
             flagged += bool(report.drifted_features)
             alarmed += report.drift_detected
             psis.append(report.prediction_psi or 0.0)
         name = "(none)" if column is None else column.name
-        print(f"{name:<26} {flagged:>10}/{arguments.trials} {alarmed:>8}/{arguments.trials} "
-              f"{statistics.median(psis):>17.3f}")
+        print(
+            f"{name:<26} {flagged:>10}/{arguments.trials} {alarmed:>8}/{arguments.trials} "
+            f"{statistics.median(psis):>17.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -35,11 +35,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample", dest="sample_rows", type=int, help="use a random sample of this many rows")
     demo.add_argument("--no-drift", dest="drift", action="store_false", help="stop after the first deployment")
     demo.add_argument("--traffic-rows", type=int, default=400, help="rows sent per traffic phase (default 400)")
-    demo.add_argument("--out", dest="out_dir", type=Path, default=Path("mlops-demo"),
-                      help="folder for the drift report (default ./mlops-demo)")
-    demo.add_argument("-c", "--context", type=_context_pair, action="append", default=[],
-                      metavar="KEY=VALUE",
-                      help="override a key of the `mlops` context, e.g. gate.thresholds.roc_auc=0.99")
+    demo.add_argument(
+        "--out",
+        dest="out_dir",
+        type=Path,
+        default=Path("mlops-demo"),
+        help="folder for the drift report (default ./mlops-demo)",
+    )
+    demo.add_argument(
+        "-c",
+        "--context",
+        type=_context_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the `mlops` context, e.g. gate.thresholds.roc_auc=0.99",
+    )
     demo.add_argument("--quiet", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="also print the Lambda functions' logs")
 
@@ -61,64 +72,102 @@ def _parser() -> argparse.ArgumentParser:
 
 def _backtest_parser(commands: Any) -> None:
     backtest = commands.add_parser(
-        "backtest", help="replay a labelled CSV through the local cloud and compare retraining policies",
+        "backtest",
+        help="replay a labelled CSV through the local cloud and compare retraining policies",
         description="Replays a labelled CSV in order through the local cloud on a virtual clock: the initial part "
-                    "trains the first model, each later window is endpoint traffic whose labels arrive later as "
-                    "ground truth; drift and quality checks, alarms and retraining run as deployed. Without --data "
-                    "it replays the generated stream (mlops/backtest/generator.py: harmless drift, two concept "
-                    "changes).",
+        "trains the first model, each later window is endpoint traffic whose labels arrive later as "
+        "ground truth; drift and quality checks, alarms and retraining run as deployed. Without --data "
+        "it replays the generated stream (mlops/backtest/generator.py: harmless drift, two concept "
+        "changes).",
     )
     backtest.add_argument("--data", type=Path, help="the labelled CSV to replay (default: the generated stream)")
     backtest.add_argument("--schema", type=Path, help="the schema file describing --data")
     order = backtest.add_mutually_exclusive_group()
-    order.add_argument("--time-column", help="order rows and move the clock by this column "
-                                             "(default: the schema's column with role time)")
-    order.add_argument("--order", choices=["file"],
-                       help="keep the file's order; windows are drift.scheduleMinutes apart")
-    backtest.add_argument("--initial-fraction", type=float, default=0.2,
-                          help="share of the rows uploaded as the first training data (default 0.2)")
+    order.add_argument(
+        "--time-column",
+        help="order rows and move the clock by this column (default: the schema's column with role time)",
+    )
+    order.add_argument(
+        "--order", choices=["file"], help="keep the file's order; windows are drift.scheduleMinutes apart"
+    )
+    backtest.add_argument(
+        "--initial-fraction",
+        type=float,
+        default=0.2,
+        help="share of the rows uploaded as the first training data (default 0.2)",
+    )
     backtest.add_argument("--window", dest="window_rows", type=int, help="rows per window (default 1000)")
-    backtest.add_argument("--label-delay", type=int, default=1,
-                          help="windows until a window's labels arrive (default 1)")
-    backtest.add_argument("--policy", choices=["drift", "never", "every", "all"], default="all",
-                          help="retraining policy; all runs the three side by side (default)")
-    backtest.add_argument("-c", "--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
-                          help="override a key of the `mlops` context for every policy")
+    backtest.add_argument(
+        "--label-delay", type=int, default=1, help="windows until a window's labels arrive (default 1)"
+    )
+    backtest.add_argument(
+        "--policy",
+        choices=["drift", "never", "every", "all"],
+        default="all",
+        help="retraining policy; all runs the three side by side (default)",
+    )
+    backtest.add_argument(
+        "-c",
+        "--context",
+        type=_context_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the `mlops` context for every policy",
+    )
     backtest.add_argument("--json", dest="json_path", type=Path, help="write the results as JSON here")
-    backtest.add_argument("--plot", dest="plot_path", type=Path, default=Path("mlops-backtest") / "accuracy.png",
-                          help="the accuracy PNG (default mlops-backtest/accuracy.png)")
+    backtest.add_argument(
+        "--plot",
+        dest="plot_path",
+        type=Path,
+        default=Path("mlops-backtest") / "accuracy.png",
+        help="the accuracy PNG (default mlops-backtest/accuracy.png)",
+    )
     backtest.add_argument("--jobs", type=int, help="policies replayed at once (default: min(3, CPUs))")
     backtest.add_argument("--rows", type=int, help="rows of the generated stream (default 20000)")
     backtest.add_argument("--seed", type=int, help="seed of the generated stream")
-    backtest.add_argument("--generate", type=int, metavar="N",
-                          help="only write a generated stream of N rows (CSV and schema) into --out")
-    backtest.add_argument("--out", type=Path, default=Path("mlops-backtest"),
-                          help="folder for --generate (default ./mlops-backtest)")
+    backtest.add_argument(
+        "--generate", type=int, metavar="N", help="only write a generated stream of N rows (CSV and schema) into --out"
+    )
+    backtest.add_argument(
+        "--out", type=Path, default=Path("mlops-backtest"), help="folder for --generate (default ./mlops-backtest)"
+    )
     backtest.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def _stage_options(parser: argparse.ArgumentParser, region_fallback: str) -> None:
     """--stage, --region and --assembly, shared by preflight and cost."""
-    parser.add_argument("--stage", help="the stage to judge: a key of mlops.stages in cdk.json, synthesized as "
-                                        "`-c stage=NAME` (default: cdk.json's mlops context as it stands)")
-    parser.add_argument("--region", help="the AWS region (default: the stage's region, else the AWS "
-                                         f"configuration's{region_fallback})")
-    parser.add_argument("--assembly", type=Path, metavar="CDK_OUT",
-                        help="read this already synthesized cloud assembly instead of synthesizing the stage")
+    parser.add_argument(
+        "--stage",
+        help="the stage to judge: a key of mlops.stages in cdk.json, synthesized as "
+        "`-c stage=NAME` (default: cdk.json's mlops context as it stands)",
+    )
+    parser.add_argument(
+        "--region", help=f"the AWS region (default: the stage's region, else the AWS configuration's{region_fallback})"
+    )
+    parser.add_argument(
+        "--assembly",
+        type=Path,
+        metavar="CDK_OUT",
+        help="read this already synthesized cloud assembly instead of synthesizing the stage",
+    )
 
 
 def _preflight_parser(commands: Any) -> None:
     preflight = commands.add_parser(
-        "preflight", help="check that the AWS account can take a deployment of the stage (read-only calls)",
+        "preflight",
+        help="check that the AWS account can take a deployment of the stage (read-only calls)",
         description="Read-only checks of the account behind your credentials: the CDK bootstrap version the "
-                    "assembly requires, each Lambda layer version in the region, the framework image in the "
-                    "region, the SageMaker instance quotas for training and the endpoint, and the OIDC deploy "
-                    "role. Prints pass/fail with the fix for each; exits 1 if any fails or cannot be checked.",
+        "assembly requires, each Lambda layer version in the region, the framework image in the "
+        "region, the SageMaker instance quotas for training and the endpoint, and the OIDC deploy "
+        "role. Prints pass/fail with the fix for each; exits 1 if any fails or cannot be checked.",
     )
     _stage_options(preflight, "")
     preflight.add_argument("--profile", help="the AWS CLI profile to use (default: the default credential chain)")
-    preflight.add_argument("--role-name", help="the OIDC deploy role to look for (default: the stage's "
-                                               "deployRoleName, else the role the app defines)")
+    preflight.add_argument(
+        "--role-name",
+        help="the OIDC deploy role to look for (default: the stage's deployRoleName, else the role the app defines)",
+    )
 
 
 def _cost_parser(commands: Any) -> None:
@@ -126,28 +175,57 @@ def _cost_parser(commands: Any) -> None:
 
     defaults = Assumptions()
     cost = commands.add_parser(
-        "cost", help="estimate the stage's monthly cost from its synthesized templates and usage assumptions",
+        "cost",
+        help="estimate the stage's monthly cost from its synthesized templates and usage assumptions",
         description="Prices what the stage's templates deploy (functions and their memory, schedules, the state "
-                    "machine's transitions, training and endpoint instances, alarms, dashboards, metrics, storage) "
-                    "at the on-demand list prices in mlops/deploy/prices.json, under the usage assumptions below.",
+        "machine's transitions, training and endpoint instances, alarms, dashboards, metrics, storage) "
+        "at the on-demand list prices in mlops/deploy/prices.json, under the usage assumptions below.",
     )
     _stage_options(cost, ", else us-east-1")
-    cost.add_argument("--uploads-per-day", type=float, default=defaults.uploads_per_day,
-                      help=f"CSV uploads a day; each starts a run (default {defaults.uploads_per_day:g})")
-    cost.add_argument("--rows", type=int, default=defaults.rows,
-                      help=f"rows per uploaded file and per training run (default {defaults.rows})")
-    cost.add_argument("--predictions-per-day", type=float, default=defaults.predictions_per_day,
-                      help=f"endpoint predictions a day (default {defaults.predictions_per_day:g})")
-    cost.add_argument("--label-files-per-day", type=float, default=defaults.label_files_per_day,
-                      help=f"ground-truth label files a day (default {defaults.label_files_per_day:g})")
-    cost.add_argument("--retrains-per-month", type=float, default=defaults.alarm_retrains_per_month,
-                      help="retrainings a month started by the drift or quality alarm "
-                           f"(default {defaults.alarm_retrains_per_month:g})")
-    cost.add_argument("--training-seconds-per-row", type=float, default=defaults.training_seconds_per_row,
-                      help=f"training time per row (default {defaults.training_seconds_per_row:g}, measured with "
-                           "python -m pipelines.train on data/ai4i2020.csv)")
-    cost.add_argument("--lambda-seconds", type=float, default=defaults.lambda_seconds,
-                      help=f"mean billed duration of a Lambda invocation (default {defaults.lambda_seconds:g})")
+    cost.add_argument(
+        "--uploads-per-day",
+        type=float,
+        default=defaults.uploads_per_day,
+        help=f"CSV uploads a day; each starts a run (default {defaults.uploads_per_day:g})",
+    )
+    cost.add_argument(
+        "--rows",
+        type=int,
+        default=defaults.rows,
+        help=f"rows per uploaded file and per training run (default {defaults.rows})",
+    )
+    cost.add_argument(
+        "--predictions-per-day",
+        type=float,
+        default=defaults.predictions_per_day,
+        help=f"endpoint predictions a day (default {defaults.predictions_per_day:g})",
+    )
+    cost.add_argument(
+        "--label-files-per-day",
+        type=float,
+        default=defaults.label_files_per_day,
+        help=f"ground-truth label files a day (default {defaults.label_files_per_day:g})",
+    )
+    cost.add_argument(
+        "--retrains-per-month",
+        type=float,
+        default=defaults.alarm_retrains_per_month,
+        help="retrainings a month started by the drift or quality alarm "
+        f"(default {defaults.alarm_retrains_per_month:g})",
+    )
+    cost.add_argument(
+        "--training-seconds-per-row",
+        type=float,
+        default=defaults.training_seconds_per_row,
+        help=f"training time per row (default {defaults.training_seconds_per_row:g}, measured with "
+        "python -m pipelines.train on data/ai4i2020.csv)",
+    )
+    cost.add_argument(
+        "--lambda-seconds",
+        type=float,
+        default=defaults.lambda_seconds,
+        help=f"mean billed duration of a Lambda invocation (default {defaults.lambda_seconds:g})",
+    )
     cost.add_argument("--prices", type=Path, help="a prices file in the format of mlops/deploy/prices.json")
 
 
@@ -180,9 +258,16 @@ def _demo(arguments: argparse.Namespace) -> int:
             print(f"mlops demo: no such file: {path}", file=sys.stderr)
             return 2
     options = DemoOptions(
-        data=arguments.data, schema=arguments.schema, context=dict(arguments.context),
-        sample_rows=arguments.sample_rows, traffic_rows=arguments.traffic_rows, drift=arguments.drift,
-        json_path=arguments.json_path, out_dir=arguments.out_dir, quiet=arguments.quiet, verbose=arguments.verbose,
+        data=arguments.data,
+        schema=arguments.schema,
+        context=dict(arguments.context),
+        sample_rows=arguments.sample_rows,
+        traffic_rows=arguments.traffic_rows,
+        drift=arguments.drift,
+        json_path=arguments.json_path,
+        out_dir=arguments.out_dir,
+        quiet=arguments.quiet,
+        verbose=arguments.verbose,
     )
     try:
         result = run_demo(options)
@@ -204,22 +289,34 @@ def _backtest(arguments: argparse.Namespace) -> int:
             print("mlops backtest: --generate needs at least 10 rows", file=sys.stderr)
             return 1
         data, schema = generator.write_stream(arguments.out, arguments.generate, seed=seed)
-        print(f"wrote {data} and {schema} ({arguments.generate} rows; concept changes at "
-              f"{', '.join(f'{f:.0%}' for f in generator.CHANGE_FRACTIONS)} of the rows)")
+        print(
+            f"wrote {data} and {schema} ({arguments.generate} rows; concept changes at "
+            f"{', '.join(f'{f:.0%}' for f in generator.CHANGE_FRACTIONS)} of the rows)"
+        )
         return 0
     if arguments.data is not None and (arguments.rows is not None or arguments.seed is not None):
-        print("mlops backtest: --rows and --seed shape the generated stream; they do not apply to --data",
-              file=sys.stderr)
+        print(
+            "mlops backtest: --rows and --seed shape the generated stream; they do not apply to --data", file=sys.stderr
+        )
         return 1
     if arguments.jobs is not None and arguments.jobs < 1:
         print("mlops backtest: --jobs must be at least 1", file=sys.stderr)
         return 1
     options = BacktestOptions(
-        data=arguments.data, schema=arguments.schema, time_column=arguments.time_column,
-        file_order=arguments.order == "file", initial_fraction=arguments.initial_fraction,
-        window_rows=arguments.window_rows, label_delay=arguments.label_delay, policy=arguments.policy,
-        context=dict(arguments.context), json_path=arguments.json_path, plot_path=arguments.plot_path,
-        jobs=arguments.jobs, quiet=arguments.quiet, seed=seed,
+        data=arguments.data,
+        schema=arguments.schema,
+        time_column=arguments.time_column,
+        file_order=arguments.order == "file",
+        initial_fraction=arguments.initial_fraction,
+        window_rows=arguments.window_rows,
+        label_delay=arguments.label_delay,
+        policy=arguments.policy,
+        context=dict(arguments.context),
+        json_path=arguments.json_path,
+        plot_path=arguments.plot_path,
+        jobs=arguments.jobs,
+        quiet=arguments.quiet,
+        seed=seed,
         generate_rows=arguments.rows or generator.DEFAULT_ROWS,
     )
     try:
@@ -256,8 +353,13 @@ def _synth(arguments: argparse.Namespace) -> int:
 def _preflight(arguments: argparse.Namespace) -> int:
     from mlops.deploy.commands import preflight_command
 
-    return preflight_command(stage_name=arguments.stage, region=arguments.region, profile=arguments.profile,
-                             assembly_dir=arguments.assembly, role_name=arguments.role_name)
+    return preflight_command(
+        stage_name=arguments.stage,
+        region=arguments.region,
+        profile=arguments.profile,
+        assembly_dir=arguments.assembly,
+        role_name=arguments.role_name,
+    )
 
 
 def _cost(arguments: argparse.Namespace) -> int:
@@ -267,16 +369,24 @@ def _cost(arguments: argparse.Namespace) -> int:
 
     try:
         assumptions = Assumptions(
-            uploads_per_day=arguments.uploads_per_day, rows=arguments.rows,
-            predictions_per_day=arguments.predictions_per_day, label_files_per_day=arguments.label_files_per_day,
+            uploads_per_day=arguments.uploads_per_day,
+            rows=arguments.rows,
+            predictions_per_day=arguments.predictions_per_day,
+            label_files_per_day=arguments.label_files_per_day,
             alarm_retrains_per_month=arguments.retrains_per_month,
-            training_seconds_per_row=arguments.training_seconds_per_row, lambda_seconds=arguments.lambda_seconds,
+            training_seconds_per_row=arguments.training_seconds_per_row,
+            lambda_seconds=arguments.lambda_seconds,
         )
     except ValueError as error:
         print(f"mlops cost: {error}", file=sys.stderr)
         return 2
-    return cost_command(stage_name=arguments.stage, region=arguments.region, assumptions=assumptions,
-                        assembly_dir=arguments.assembly, prices_path=arguments.prices or DEFAULT_PRICES)
+    return cost_command(
+        stage_name=arguments.stage,
+        region=arguments.region,
+        assumptions=assumptions,
+        assembly_dir=arguments.assembly,
+        prices_path=arguments.prices or DEFAULT_PRICES,
+    )
 
 
 def _local_up(arguments: argparse.Namespace) -> int:
@@ -292,8 +402,11 @@ def _local_up(arguments: argparse.Namespace) -> int:
         print(f"local cloud serving on {cloud.endpoint_url} (account 123456789012, region us-east-1)")
         for key, value in sorted(deployment.outputs.items()):
             print(f"  {key:<28} {value}")
-        print(f"\ntry: AWS_ENDPOINT_URL={cloud.endpoint_url} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
-              f"aws --region us-east-1 s3 ls\nCtrl-C stops it.", flush=True)
+        print(
+            f"\ntry: AWS_ENDPOINT_URL={cloud.endpoint_url} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
+            f"aws --region us-east-1 s3 ls\nCtrl-C stops it.",
+            flush=True,
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):

@@ -381,9 +381,7 @@ def min_cost_threshold(
     return float(p[ends[best] - 1])
 
 
-def classification_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, threshold: float
-) -> dict[str, float]:
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
     """Ranking metrics (threshold-free) and decision metrics at ``threshold``."""
     labels = np.asarray(labels)
     predicted = (np.asarray(probabilities) >= threshold).astype(int)

@@ -57,9 +57,7 @@ TIME_TYPES = ("integer", "float", "string")
 _INTEGER_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
-_COLUMN_KEYS = frozenset(
-    {"name", "type", "role", "nullable", "min", "max", "categories", "unique", "description"}
-)
+_COLUMN_KEYS = frozenset({"name", "type", "role", "nullable", "min", "max", "categories", "unique", "description"})
 _TOP_KEYS = frozenset({"name", "description", "problemType", "target", "positiveLabel", "columns", "quality"})
 _QUALITY_KEYS = {
     "minRows": "min_rows",
@@ -275,9 +273,7 @@ def parse_schema(mapping: Mapping[str, Any]) -> DatasetSchema:
     description = _optional_str(mapping, "description", "description")
     problem_type = _required_str(mapping, "problemType", "problemType")
     if problem_type not in PROBLEM_TYPES:
-        raise SchemaError(
-            "problemType", f"{problem_type!r} is not supported (supported: {', '.join(PROBLEM_TYPES)})"
-        )
+        raise SchemaError("problemType", f"{problem_type!r} is not supported (supported: {', '.join(PROBLEM_TYPES)})")
 
     raw_columns = mapping.get("columns")
     if not isinstance(raw_columns, list) or not raw_columns:
@@ -421,9 +417,7 @@ def _check_target(columns: tuple[Column, ...], target_name: str) -> Column:
     if target.name != target_name:
         raise SchemaError("target", f"{target_name!r} is not the column with role 'target' ({target.name!r})")
     if target.type not in ("integer", "categorical"):
-        raise SchemaError(
-            "target", f"a classification target must be integer or categorical, not {target.type!r}"
-        )
+        raise SchemaError("target", f"a classification target must be integer or categorical, not {target.type!r}")
     if target.nullable:
         raise SchemaError("target", "the target cannot be nullable: an unlabelled row cannot be trained on")
     assert target.categories is not None  # _parse_categories requires them for the target
@@ -445,9 +439,7 @@ def _coerce_label(target: Column, label: Any) -> Value:
         raise SchemaError("positiveLabel", str(exc)) from exc
     assert target.categories is not None
     if value not in target.categories:
-        raise SchemaError(
-            "positiveLabel", f"{label!r} is not one of the target categories {list(target.categories)!r}"
-        )
+        raise SchemaError("positiveLabel", f"{label!r} is not one of the target categories {list(target.categories)!r}")
     return value
 
 

@@ -69,9 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--plan", default=env("SM_CHANNEL_PLAN") or None, help="channel holding plan.json (batches, in order)"
     )
-    parser.add_argument(
-        "--output-data-dir", default=env("SM_OUTPUT_DATA_DIR"), required=not env("SM_OUTPUT_DATA_DIR")
-    )
+    parser.add_argument("--output-data-dir", default=env("SM_OUTPUT_DATA_DIR"), required=not env("SM_OUTPUT_DATA_DIR"))
     parser.add_argument("--model-type", default=modeling.DEFAULT_MODEL_TYPE, choices=modeling.MODEL_TYPES)
     parser.add_argument("--holdout-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
@@ -153,9 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     champion: dict[str, float] | None = None
     champion_status = "none"
     if args.champion:
-        champion, champion_status = score_champion(
-            Path(args.champion), x_hold, y_hold, schema, args.champion_sha256
-        )
+        champion, champion_status = score_champion(Path(args.champion), x_hold, y_hold, schema, args.champion_sha256)
 
     pipeline = modeling.build_pipeline(schema, args.model_type, args.seed)
     if rule.needs_out_of_fold:
@@ -465,11 +461,7 @@ def _format_metrics(metrics: Mapping[str, float]) -> str:
 
 
 def _write_json(path: Path, document: Any, *, compact: bool = False) -> None:
-    text = (
-        json.dumps(document, separators=(",", ":"))
-        if compact
-        else json.dumps(document, indent=2, sort_keys=True)
-    )
+    text = json.dumps(document, separators=(",", ":")) if compact else json.dumps(document, indent=2, sort_keys=True)
     path.write_text(text + "\n", encoding="utf-8")
 
 

@@ -139,9 +139,7 @@ class CaptureIndex:
                 self.duplicate_ids += 1
                 continue
             usable = probability if probability is not None and probability == probability else None  # NaN
-            self.rows[row_id] = CapturedRow(
-                row_id, tuple(values), usable, predicted, moment or fallback_time, where
-            )
+            self.rows[row_id] = CapturedRow(row_id, tuple(values), usable, predicted, moment or fallback_time, where)
 
     def to_dict(self) -> dict[str, Any]:
         return {

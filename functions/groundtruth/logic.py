@@ -228,9 +228,7 @@ def _quality_drop(
     return registered - observed, None, registered
 
 
-def _metric_data(
-    quality: dict[str, Any], drop: float | None, model: str, when: datetime
-) -> list[dict[str, Any]]:
+def _metric_data(quality: dict[str, Any], drop: float | None, model: str, when: datetime) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = []
     for key, name, unit in METRICS:
         value = quality.get(key)
@@ -276,9 +274,7 @@ def _write_batch(
     }
     batch: dict[str, Any] = {"feedbackUri": s3_uri(settings.incoming_bucket, key), "rows": len(joined.joined)}
     try:
-        validated = validate_upload(
-            state, settings.validate, now, origin="ground_truth", served_quality=served_quality
-        )
+        validated = validate_upload(state, settings.validate, now, origin="ground_truth", served_quality=served_quality)
     except DataValidationError as exc:
         # The rows are kept (feedback file and quarantine copy with its report); the labels still
         # count for quality. Nothing to retry: the same rows would fail the same way.
@@ -334,9 +330,7 @@ def process_label_file(
         report.update(status="rejected", error=str(exc))
         report_uri = put_json(settings.artifacts_bucket, report_key, report)
         count("LabelFilesRejected")
-        logger.error(
-            "label file rejected", extra={"labelFile": source.uri, "error": str(exc), "reportUri": report_uri}
-        )
+        logger.error("label file rejected", extra={"labelFile": source.uri, "error": str(exc), "reportUri": report_uri})
         return {"status": "rejected", "labelFile": source.uri, "error": str(exc), "reportUri": report_uri}
 
     captured = _read_capture(settings, now, labels, schema)

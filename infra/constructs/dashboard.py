@@ -101,8 +101,9 @@ class MlopsDashboard(Construct):
                 )
 
             self.dashboard.add_widgets(
-                cloudwatch.AlarmWidget(title="Quality alarm (drop below the champion)", alarm=quality_alarm,
-                                       width=_HALF),
+                cloudwatch.AlarmWidget(
+                    title="Quality alarm (drop below the champion)", alarm=quality_alarm, width=_HALF
+                ),
                 cloudwatch.GraphWidget(
                     title="Quality on labelled traffic",
                     left=[quality(name) for name in ("Accuracy", "RocAuc", "F1", "QualityDrop")],

@@ -97,10 +97,14 @@ class FrameworkImages(Construct):
             ImageRow.registry_account(row.training_image) == ImageRow.registry_account(row.inference_image)
             for row in table.values()
         )
-        registry_keys = {"trainingImage": "registry", "inferenceImage": "registry"} if shared_registry else {
-            "trainingImage": "trainingRegistry",
-            "inferenceImage": "inferenceRegistry",
-        }
+        registry_keys = (
+            {"trainingImage": "registry", "inferenceImage": "registry"}
+            if shared_registry
+            else {
+                "trainingImage": "trainingRegistry",
+                "inferenceImage": "inferenceRegistry",
+            }
+        )
         rows: dict[str, dict[str, str]] = {}
         for region, row in table.items():
             images = {"trainingImage": row.training_image, "inferenceImage": row.inference_image}

@@ -297,4 +297,3 @@ class PipelineFunction(Construct):
         )
         # Tracing.ACTIVE grants xray:PutTraceSegments/PutTelemetryRecords, which take no resource.
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", UNSCOPED_ACTIONS_REASON)
-

@@ -271,9 +271,7 @@ class PipelineStateMachine(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=timeout or DEFAULT_TIMEOUT,
             tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             comment="Validate, train, evaluate, register and deploy one model (docs/ARCHITECTURE.md)",
         )
         self._grant_custom_states()
@@ -342,9 +340,7 @@ class PipelineStateMachine(Construct):
         )
 
     @staticmethod
-    def _channel(
-        name: str, uri_path: str, *, content_type: str | None = None, manifest: bool = False
-    ) -> tasks.Channel:
+    def _channel(name: str, uri_path: str, *, content_type: str | None = None, manifest: bool = False) -> tasks.Channel:
         return tasks.Channel(
             channel_name=name,
             content_type=content_type,

@@ -79,9 +79,7 @@ class PipelineStack(cdk.Stack):
         dataset = read_dataset_facts(schema_path)
 
         self.code = lambda_code_asset(project_root=project_root, schema_path=schema_path)
-        self.training_code = TrainingCodeAsset(
-            self, "TrainingCode", project_root=project_root, schema_path=schema_path
-        )
+        self.training_code = TrainingCodeAsset(self, "TrainingCode", project_root=project_root, schema_path=schema_path)
         self.images = FrameworkImages(
             self,
             "FrameworkImages",
@@ -255,9 +253,7 @@ class PipelineStack(cdk.Stack):
 
         champion = self.champion.role
         # ListModelPackages takes no resource ARN (Resource::* is acknowledged on every function role).
-        champion.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
-        )
+        champion.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
         champion.add_to_principal_policy(
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[registry.package_arn_pattern])
         )

@@ -37,8 +37,9 @@ class VirtualClock:
         self._traveller = self._travel.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._travel.stop()
         self._traveller = None
 

@@ -104,9 +104,14 @@ def _regime_of(rows: int, fractions: Sequence[float]) -> tuple[np.ndarray, tuple
     return regime, changes
 
 
-def generate(rows: int = DEFAULT_ROWS, *, seed: int = DEFAULT_SEED, start: datetime = DEFAULT_START,
-             interval_minutes: float = DEFAULT_INTERVAL_MINUTES,
-             change_fractions: Sequence[float] = CHANGE_FRACTIONS) -> GeneratedStream:
+def generate(
+    rows: int = DEFAULT_ROWS,
+    *,
+    seed: int = DEFAULT_SEED,
+    start: datetime = DEFAULT_START,
+    interval_minutes: float = DEFAULT_INTERVAL_MINUTES,
+    change_fractions: Sequence[float] = CHANGE_FRACTIONS,
+) -> GeneratedStream:
     """The stream, deterministic in its arguments (same seed, same bytes)."""
     if rows < 10:
         raise ValueError(f"rows must be at least 10, got {rows}")
@@ -165,19 +170,29 @@ def schema_document(name: str = "backtest-stream") -> dict[str, Any]:
     return {
         "name": name,
         "description": "mlops backtest's generated stream: harmless drift and two concept changes "
-                       f"(at {CHANGE_FRACTIONS[0]:.0%} and {CHANGE_FRACTIONS[1]:.0%} of the rows)",
+        f"(at {CHANGE_FRACTIONS[0]:.0%} and {CHANGE_FRACTIONS[1]:.0%} of the rows)",
         "problemType": "binary_classification",
         "target": TARGET,
         "positiveLabel": 1,
         "columns": columns,
         # Windows of a few hundred rows are batches too (ground truth): the row minimum stays low.
-        "quality": {"minRows": 100, "maxNullFraction": 0.0, "maxDuplicateRowFraction": 0.01,
-                    "minPositiveFraction": 0.05, "maxPositiveFraction": 0.8},
+        "quality": {
+            "minRows": 100,
+            "maxNullFraction": 0.0,
+            "maxDuplicateRowFraction": 0.01,
+            "minPositiveFraction": 0.05,
+            "maxPositiveFraction": 0.8,
+        },
     }
 
 
-def write_stream(directory: Path, rows: int = DEFAULT_ROWS, *, seed: int = DEFAULT_SEED,
-                 interval_minutes: float = DEFAULT_INTERVAL_MINUTES) -> tuple[Path, Path]:
+def write_stream(
+    directory: Path,
+    rows: int = DEFAULT_ROWS,
+    *,
+    seed: int = DEFAULT_SEED,
+    interval_minutes: float = DEFAULT_INTERVAL_MINUTES,
+) -> tuple[Path, Path]:
     """Write `stream.csv` and `stream.schema.json` into `directory`; returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     stream = generate(rows, seed=seed, interval_minutes=interval_minutes)

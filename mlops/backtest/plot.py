@@ -18,8 +18,9 @@ __all__ = ["plot_accuracy"]
 _COLOURS = {"never": "#7f7f7f", "every": "#1f77b4", "drift": "#d62728"}
 
 
-def plot_accuracy(results: Sequence[Mapping[str, Any]], path: Path, *, title: str = "",
-                  changes: Sequence[float] = ()) -> Path:
+def plot_accuracy(
+    results: Sequence[Mapping[str, Any]], path: Path, *, title: str = "", changes: Sequence[float] = ()
+) -> Path:
     """Write the PNG to `path`; `changes` are window positions (fractional) of concept changes."""
     import matplotlib
 
@@ -39,15 +40,34 @@ def plot_accuracy(results: Sequence[Mapping[str, Any]], path: Path, *, title: st
         deployed = _marks(windows, ys, "deployed")
         rejected = _marks(windows, ys, "rejected")
         if deployed:
-            axes.scatter(*zip(*deployed, strict=True), marker="^", s=60, color=colour, zorder=3,
-                         label=f"{name}: retrained, deployed")
+            axes.scatter(
+                *zip(*deployed, strict=True),
+                marker="^",
+                s=60,
+                color=colour,
+                zorder=3,
+                label=f"{name}: retrained, deployed",
+            )
         if rejected:
-            axes.scatter(*zip(*rejected, strict=True), marker="o", s=45, facecolors="none", edgecolors=colour,
-                         zorder=3, label=f"{name}: retrained, rejected")
+            axes.scatter(
+                *zip(*rejected, strict=True),
+                marker="o",
+                s=45,
+                facecolors="none",
+                edgecolors=colour,
+                zorder=3,
+                label=f"{name}: retrained, rejected",
+            )
     for number, position in enumerate(changes, start=1):
         axes.axvline(position, linestyle="--", color="#444444", linewidth=1)
-        axes.annotate(f"change {number}", (position, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(3, -12), textcoords="offset points", fontsize=8)
+        axes.annotate(
+            f"change {number}",
+            (position, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
     axes.set_xlabel("window (a mark sits on the first window the retrained model served, or would have)")
     axes.set_ylabel("accuracy of the served labels")
     axes.set_ylim(0.0, 1.0)

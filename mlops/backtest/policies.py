@@ -52,10 +52,17 @@ class Policy:
 
 
 _POLICIES = {
-    "never": Policy("never", {"retraining.onAlarm": False, "retraining.onUpload": False},
-                    description="no retraining after the first model"),
-    "every": Policy("every", {"retraining.onAlarm": False}, retrain_before_each_window=True,
-                    description="a manual retraining before every window"),
+    "never": Policy(
+        "never",
+        {"retraining.onAlarm": False, "retraining.onUpload": False},
+        description="no retraining after the first model",
+    ),
+    "every": Policy(
+        "every",
+        {"retraining.onAlarm": False},
+        retrain_before_each_window=True,
+        description="a manual retraining before every window",
+    ),
     "drift": Policy("drift", {}, description="the configured alarms retrain (cdk.json defaults)"),
 }
 
@@ -100,8 +107,9 @@ def base_context(root: Path) -> dict[str, Any]:
     return copy.deepcopy(document["context"]["mlops"])
 
 
-def context_for(policy: Policy, base: Mapping[str, Any], user: Mapping[str, Any],
-                schema_file: str | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
+def context_for(
+    policy: Policy, base: Mapping[str, Any], user: Mapping[str, Any], schema_file: str | None = None
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The policy's `mlops` context, and the policy keys this configuration cannot express.
 
     The policy's own overrides come first and `-c` overrides after (so `-c` applies to all

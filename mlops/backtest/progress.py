@@ -28,8 +28,15 @@ def bar(done: int, total: int, width: int = 12) -> str:
 class ProgressLine:
     """Draws `policy [###...] 12/50 note | ...` from a queue until stopped."""
 
-    def __init__(self, updates: Any, policies: Sequence[str], total: int, *, stream: TextIO | None = None,
-                 enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        updates: Any,
+        policies: Sequence[str],
+        total: int,
+        *,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+    ) -> None:
         self._updates = updates
         self._stream = stream or sys.stderr
         self._enabled = self._stream.isatty() if enabled is None else enabled
@@ -52,8 +59,9 @@ class ProgressLine:
             self._stream.flush()
 
     def line(self) -> str:
-        parts = [f"{name} {bar(done, self._total)} {done}/{self._total} {note}"
-                 for name, (done, note) in self._state.items()]
+        parts = [
+            f"{name} {bar(done, self._total)} {done}/{self._total} {note}" for name, (done, note) in self._state.items()
+        ]
         return f"{time.perf_counter() - self._started:6.0f} s  " + " | ".join(parts)
 
     def _run(self) -> None:

@@ -175,8 +175,11 @@ def run_policy(task: PolicyTask, progress: ProgressFn | None = None, *, quiet: b
             result = replay.run(assembly)
         result["synthSeconds"] = round(synth_seconds, 1)
     except Exception as error:  # reported by the parent with the policy's name
-        result = {"policy": task.policy.name, "error": f"{type(error).__name__}: {error}",
-                  "traceback": traceback.format_exc().strip().splitlines()[-12:]}
+        result = {
+            "policy": task.policy.name,
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc().strip().splitlines()[-12:],
+        }
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -219,8 +222,9 @@ class Replay:
         deploy_started = time.perf_counter()
         deployment = self.cloud.deploy(assembly)
         trigger_env = self._function_environment(deployment.outputs["TriggerFunctionName"])
-        resources = Deployed.from_outputs(deployment.outputs, self.task.context,
-                                          trigger_env.get("DATASET_NAME", self.schema.name))
+        resources = Deployed.from_outputs(
+            deployment.outputs, self.task.context, trigger_env.get("DATASET_NAME", self.schema.name)
+        )
         self.resources = resources
         self._emulate_unsupported(resources)
         if not resources.ground_truth_rule:
@@ -283,8 +287,13 @@ class Replay:
         self._collect_skips(resources)
         self._new_training_seconds()
         self._new_transitions()
-        return {"rows": len(self.plan.initial), "key": key, "runs": runs, "servingVersion": endpoint,
-                "seconds": round(time.perf_counter() - started, 1)}
+        return {
+            "rows": len(self.plan.initial),
+            "key": key,
+            "runs": runs,
+            "servingVersion": endpoint,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
 
     def _window(self, resources: Deployed, window: Window) -> dict[str, Any]:
         started = time.perf_counter()
@@ -298,8 +307,12 @@ class Replay:
             mark = now
 
         self.clock.advance_to(window.start)
-        record: dict[str, Any] = {"index": window.index, "time": self.clock.now().isoformat(),
-                                  "windowStart": window.start.isoformat(), "rows": len(window.rows)}
+        record: dict[str, Any] = {
+            "index": window.index,
+            "time": self.clock.now().isoformat(),
+            "windowStart": window.start.isoformat(),
+            "rows": len(window.rows),
+        }
         delay = self.plan.label_delay
         labelled = None
         if delay >= 1 and window.index - delay >= 0:
@@ -357,8 +370,7 @@ class Replay:
         for row_id, row in zip(window.label_ids(), window.rows, strict=True):
             writer.writerow([row_id, row[self.schema.target], *([row[time_column]] if time_column else [])])
         key = f"{resources.ground_truth_prefix}backtest-w{window.index:04d}.csv"
-        self.client("s3").put_object(Bucket=resources.incoming_bucket, Key=key,
-                                           Body=buffer.getvalue().encode("utf-8"))
+        self.client("s3").put_object(Bucket=resources.incoming_bucket, Key=key, Body=buffer.getvalue().encode("utf-8"))
         self.cloud.drain_events()
         self._evaluate_alarms()
         return window.index
@@ -368,10 +380,10 @@ class Replay:
         newest = self._newest_batch(resources)
         if newest is None:
             return {"started": False, "skipped": "no_batch"}
-        payload = {"reason": "manual", "bucket": resources.curated_bucket, "key": newest,
-                   "requestId": f"every-{index}"}
-        response = self.client("lambda").invoke(FunctionName=resources.trigger_function,
-                                                      Payload=json.dumps(payload).encode())
+        payload = {"reason": "manual", "bucket": resources.curated_bucket, "key": newest, "requestId": f"every-{index}"}
+        response = self.client("lambda").invoke(
+            FunctionName=resources.trigger_function, Payload=json.dumps(payload).encode()
+        )
         result = json.loads(response["Payload"].read() or b"{}")
         if response.get("FunctionError"):
             return {"started": False, "error": str(result.get("errorMessage", result))[:300]}
@@ -391,8 +403,11 @@ class Replay:
             writer.writerows([row[name] for name in names] for row in rows)
             try:
                 response = runtime.invoke_endpoint(
-                    EndpointName=resources.endpoint_name, ContentType="text/csv", Accept="application/json",
-                    Body=buffer.getvalue().encode("utf-8"), InferenceId=inference_id,
+                    EndpointName=resources.endpoint_name,
+                    ContentType="text/csv",
+                    Accept="application/json",
+                    Body=buffer.getvalue().encode("utf-8"),
+                    InferenceId=inference_id,
                 )
                 predictions = json.loads(response["Body"].read())["predictions"]
             except runtime.exceptions.ClientError as error:
@@ -418,8 +433,9 @@ class Replay:
         deadline = time.monotonic() + _RUN_TIMEOUT_SECONDS
         while True:
             self.cloud.drain_events()
-            running = sfn.list_executions(stateMachineArn=resources.state_machine_arn,
-                                          statusFilter="RUNNING")["executions"]
+            running = sfn.list_executions(stateMachineArn=resources.state_machine_arn, statusFilter="RUNNING")[
+                "executions"
+            ]
             if not running:
                 return
             for execution in running:
@@ -427,8 +443,9 @@ class Replay:
                 # interpreter with the run itself.
                 while sfn.describe_execution(executionArn=execution["executionArn"])["status"] not in _TERMINAL:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"execution {execution['name']} still running after "
-                                           f"{_RUN_TIMEOUT_SECONDS:.0f} s")
+                        raise TimeoutError(
+                            f"execution {execution['name']} still running after {_RUN_TIMEOUT_SECONDS:.0f} s"
+                        )
                     time.sleep(_POLL_SECONDS)
 
     # -- reading back what happened -------------------------------------------------------------
@@ -453,14 +470,20 @@ class Replay:
 
     def _newest_batch(self, resources: Deployed) -> str | None:
         """The newest curated batch's data.csv key (dataset versions sort by validation time)."""
-        keys = [key for key in self._list_keys(resources.curated_bucket, f"snapshots/{resources.dataset_name}/")
-                if key.endswith("/data.csv")]
+        keys = [
+            key
+            for key in self._list_keys(resources.curated_bucket, f"snapshots/{resources.dataset_name}/")
+            if key.endswith("/data.csv")
+        ]
         return max(keys) if keys else None
 
     def _list_keys(self, bucket: str, prefix: str) -> list[str]:
         paginator = self.client("s3").get_paginator("list_objects_v2")
-        return [item["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-                for item in page.get("Contents", [])]
+        return [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
 
     def _read_json(self, bucket: str, key: str) -> dict[str, Any]:
         return json.loads(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -471,8 +494,9 @@ class Replay:
         return fresh
 
     def _collect_drift(self, resources: Deployed) -> dict[str, Any] | None:
-        fresh = self._new_reports(resources.artifacts_bucket, f"drift/{resources.endpoint_name}/",
-                                  self.seen.drift_reports)
+        fresh = self._new_reports(
+            resources.artifacts_bucket, f"drift/{resources.endpoint_name}/", self.seen.drift_reports
+        )
         if not fresh:
             return None
         report = self._read_json(resources.artifacts_bucket, fresh[-1])
@@ -486,8 +510,9 @@ class Replay:
         }
 
     def _collect_quality(self, resources: Deployed) -> dict[str, Any] | None:
-        fresh = self._new_reports(resources.artifacts_bucket, f"quality/{resources.endpoint_name}/",
-                                  self.seen.quality_reports)
+        fresh = self._new_reports(
+            resources.artifacts_bucket, f"quality/{resources.endpoint_name}/", self.seen.quality_reports
+        )
         if not fresh:
             return None
         report = self._read_json(resources.artifacts_bucket, fresh[-1])
@@ -507,7 +532,7 @@ class Replay:
     def _new_transitions(self) -> list[str]:
         """Alarm state changes since the last window (a quality alarm may go to ALARM when labels
         arrive and back to OK by the end of the window, when its datapoint has left the period)."""
-        transitions = self.cloud.alarms.transitions[self._transitions_seen:]
+        transitions = self.cloud.alarms.transitions[self._transitions_seen :]
         self._transitions_seen = len(self.cloud.alarms.transitions)
         return [f"{t.alarm_name}: {t.previous} -> {t.current}" for t in transitions]
 
@@ -518,8 +543,12 @@ class Replay:
     def _new_runs(self, resources: Deployed) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         paginator = sfn.get_paginator("list_executions")
-        fresh = [e for page in paginator.paginate(stateMachineArn=resources.state_machine_arn)
-                 for e in page["executions"] if e["name"] not in self.seen.executions]
+        fresh = [
+            e
+            for page in paginator.paginate(stateMachineArn=resources.state_machine_arn)
+            for e in page["executions"]
+            if e["name"] not in self.seen.executions
+        ]
         runs = []
         for execution in sorted(fresh, key=lambda e: e["startDate"]):
             self.seen.executions.add(execution["name"])
@@ -543,20 +572,33 @@ class Replay:
                 self.seen.log_events.add(event["eventId"])
                 for entry in _json_lines(event.get("message", "")):
                     if entry.get("skipped"):
-                        skips.append({"trigger": entry.get("trigger"), "skipped": entry["skipped"],
-                                      "message": str(entry.get("message", ""))[:200]})
+                        skips.append(
+                            {
+                                "trigger": entry.get("trigger"),
+                                "skipped": entry["skipped"],
+                                "message": str(entry.get("message", ""))[:200],
+                            }
+                        )
         self._log_mark = max(0, int(self.clock.now().timestamp() * 1000) - 60_000)
         return skips
 
     def _training_jobs(self) -> list[dict[str, Any]]:
         sagemaker = self.client("sagemaker")
         jobs = []
-        summaries = [s for page in sagemaker.get_paginator("list_training_jobs").paginate()
-                     for s in page.get("TrainingJobSummaries", [])]
+        summaries = [
+            s
+            for page in sagemaker.get_paginator("list_training_jobs").paginate()
+            for s in page.get("TrainingJobSummaries", [])
+        ]
         for summary in sorted(summaries, key=lambda s: s["CreationTime"]):
             described = sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])
-            jobs.append({"name": described["TrainingJobName"], "status": described["TrainingJobStatus"],
-                         "seconds": _job_seconds(described)})
+            jobs.append(
+                {
+                    "name": described["TrainingJobName"],
+                    "status": described["TrainingJobStatus"],
+                    "seconds": _job_seconds(described),
+                }
+            )
         return jobs
 
     def _new_training_seconds(self) -> float:
@@ -658,8 +700,13 @@ def _scores(truth: list[int], predicted: list[int], probabilities: list[float]) 
     t, p, q = (list(column) for column in zip(*pairs, strict=True))
     accuracy = float(accuracy_score(t, p))
     roc_auc = float(roc_auc_score(t, q)) if len(set(t)) == 2 else math.nan
-    return {"accuracy": accuracy, "rocAuc": roc_auc, "served": len(pairs), "positives": sum(truth),
-            "predictedPositives": sum(p)}
+    return {
+        "accuracy": accuracy,
+        "rocAuc": roc_auc,
+        "served": len(pairs),
+        "positives": sum(truth),
+        "predictedPositives": sum(p),
+    }
 
 
 def _settle_seconds(context: Mapping[str, Any]) -> int:

@@ -25,8 +25,9 @@ __all__ = ["document", "flags", "mean", "summarize", "table", "write_json"]
 
 def mean(values: Iterable[Any]) -> float:
     """The mean of the finite numbers among `values`; NaN when there are none."""
-    finite = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)
-              and math.isfinite(float(v))]
+    finite = [
+        float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    ]
     return sum(finite) / len(finite) if finite else math.nan
 
 
@@ -37,8 +38,12 @@ def _runs(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 def summarize(result: Mapping[str, Any]) -> dict[str, Any]:
     """The summary of one policy's result (the contract of `--json`, see the module docstring)."""
     if result.get("error"):
-        return {"error": result["error"], "traceback": result.get("traceback", []), "seconds": result.get("seconds"),
-                "perWindow": []}
+        return {
+            "error": result["error"],
+            "traceback": result.get("traceback", []),
+            "seconds": result.get("seconds"),
+            "perWindow": [],
+        }
     windows = list(result.get("perWindow", []))
     retrained = [run for run in _runs(result) if run.get("trained")]
     jobs = result.get("trainingJobs", [])
@@ -62,8 +67,9 @@ def summarize(result: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def document(results: Sequence[Mapping[str, Any]], *, windows: int, rows: int, dataset: str,
-             options: Mapping[str, Any]) -> dict[str, Any]:
+def document(
+    results: Sequence[Mapping[str, Any]], *, windows: int, rows: int, dataset: str, options: Mapping[str, Any]
+) -> dict[str, Any]:
     """The `--json` document: `{"windows", "policies": {name: summary}, ...}`."""
     return {
         "windows": windows,
@@ -87,8 +93,9 @@ def _finite_or_none(value: Any) -> Any:
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Strict JSON: NaN (a window without a score) is written as null, which every parser reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_finite_or_none(payload), indent=2, default=str, allow_nan=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(_finite_or_none(payload), indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8"
+    )
 
 
 def flags(window: Mapping[str, Any]) -> str:
@@ -105,8 +112,10 @@ def flags(window: Mapping[str, Any]) -> str:
     return marks
 
 
-LEGEND = ("D drift verdict 'drift'   A an alarm in or into ALARM   + retrained and deployed   - retrained, rejected "
-          "by the gate   = run skipped by its plan   ! run failed")
+LEGEND = (
+    "D drift verdict 'drift'   A an alarm in or into ALARM   + retrained and deployed   - retrained, rejected "
+    "by the gate   = run skipped by its plan   ! run failed"
+)
 
 
 def _score(value: Any) -> str:
@@ -119,9 +128,7 @@ def table(results: Sequence[Mapping[str, Any]]) -> str:
     lines = []
     if ok:
         cell = 20
-        header = f"{'win':>4}  {'window start (UTC)':<17} {'rows':>5}  " + "".join(
-            f"{r['policy']:<{cell}}" for r in ok
-        )
+        header = f"{'win':>4}  {'window start (UTC)':<17} {'rows':>5}  " + "".join(f"{r['policy']:<{cell}}" for r in ok)
         lines += [header, "-" * len(header)]
         count = max(len(r.get("perWindow", [])) for r in ok)
         for index in range(count):
@@ -137,8 +144,10 @@ def table(results: Sequence[Mapping[str, Any]]) -> str:
                 row += f"{text:<{cell}}"
             lines.append(row.rstrip())
         lines += ["", LEGEND, ""]
-    lines.append(f"{'policy':<8} {'mean acc':>8} {'mean ROC-AUC':>12} {'retrainings':>11} {'approved':>8} "
-                 f"{'training s':>10} {'seconds':>8}")
+    lines.append(
+        f"{'policy':<8} {'mean acc':>8} {'mean ROC-AUC':>12} {'retrainings':>11} {'approved':>8} "
+        f"{'training s':>10} {'seconds':>8}"
+    )
     for result in results:
         summary = summarize(result)
         if summary.get("error"):

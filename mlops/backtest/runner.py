@@ -106,9 +106,15 @@ def prepare(options: BacktestOptions, work: Path) -> Prepared:
     effective = apply_overrides(base, user)
     header, rows = read_csv(data)
     plan = plan_replay(
-        header, rows, schema, time_column=options.time_column, file_order=options.file_order,
-        initial_fraction=options.initial_fraction, window_rows=options.window_rows,
-        label_delay=options.label_delay, schedule_minutes=int(effective["drift"]["scheduleMinutes"]),
+        header,
+        rows,
+        schema,
+        time_column=options.time_column,
+        file_order=options.file_order,
+        initial_fraction=options.initial_fraction,
+        window_rows=options.window_rows,
+        label_delay=options.label_delay,
+        schedule_minutes=int(effective["drift"]["scheduleMinutes"]),
         request_rows=options.request_rows,
     )
     if len(plan.initial) < schema.quality.min_rows:
@@ -125,14 +131,24 @@ def prepare(options: BacktestOptions, work: Path) -> Prepared:
         raise BacktestInputError(str(error)) from error
     for policy in policies:
         context, unsupported = context_for(policy, base, user, schema_file=str(schema_path.resolve()))
-        tasks.append(PolicyTask(policy=policy, context=context, unsupported=unsupported, plan=plan,
-                                schema_path=schema_path.resolve(), root=root, work_dir=work / policy.name,
-                                assembly_cache=work / "assemblies"))
+        tasks.append(
+            PolicyTask(
+                policy=policy,
+                context=context,
+                unsupported=unsupported,
+                plan=plan,
+                schema_path=schema_path.resolve(),
+                root=root,
+                work_dir=work / policy.name,
+                assembly_cache=work / "assemblies",
+            )
+        )
     initial = len(plan.initial)
     window_rows = len(plan.windows[0].rows)
     changes = tuple((row - initial) / window_rows for row in changes_rows if row >= initial)
-    return Prepared(plan=plan, tasks=tuple(tasks), dataset=schema.name, rows=len(rows), changes=changes,
-                    warnings=tuple(warnings))
+    return Prepared(
+        plan=plan, tasks=tuple(tasks), dataset=schema.name, rows=len(rows), changes=changes, warnings=tuple(warnings)
+    )
 
 
 def _warnings(plan: ReplayPlan, min_rows: int, config: Mapping[str, Any]) -> list[str]:
@@ -140,16 +156,20 @@ def _warnings(plan: ReplayPlan, min_rows: int, config: Mapping[str, Any]) -> lis
     out = []
     window_rows = len(plan.windows[0].rows)
     if window_rows < min_rows:
-        out.append(f"windows of {window_rows} rows are below quality.minRows {min_rows}: "
-                   "their labelled batches will be quarantined")
+        out.append(
+            f"windows of {window_rows} rows are below quality.minRows {min_rows}: "
+            "their labelled batches will be quarantined"
+        )
     lookback = (config.get("groundTruth") or {}).get("lookbackHours") if isinstance(config, Mapping) else None
     delay = plan.label_delay
     if isinstance(lookback, int | float) and delay >= 1 and len(plan.windows) > delay:
         # The oldest capture of window k is as old as (start of window k+delay - start of window k).
         oldest = max(plan.windows[k + delay].start - plan.windows[k].start for k in range(len(plan.windows) - delay))
         if oldest > timedelta(hours=lookback):
-            out.append(f"labels arrive up to {oldest.total_seconds() / 3600:.0f} h after their requests, more than "
-                       f"groundTruth.lookbackHours {lookback}: the oldest will be 'unknown' (raise it with -c)")
+            out.append(
+                f"labels arrive up to {oldest.total_seconds() / 3600:.0f} h after their requests, more than "
+                f"groundTruth.lookbackHours {lookback}: the oldest will be 'unknown' (raise it with -c)"
+            )
     if plan.dropped_rows:
         out.append(f"the last {plan.dropped_rows} rows do not fill a window and are not replayed")
     return out
@@ -170,8 +190,9 @@ def _worker(task: PolicyTask) -> dict[str, Any]:
     return run_policy(task, progress)
 
 
-def run_backtest(options: BacktestOptions, *, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None) -> BacktestResult:
+def run_backtest(
+    options: BacktestOptions, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> BacktestResult:
     """The whole backtest (see the module docstring); raises BacktestInputError on bad input."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="mlops-backtest-"))
@@ -180,10 +201,13 @@ def run_backtest(options: BacktestOptions, *, stdout: TextIO | None = None,
         prepared = prepare(options, work)
         plan = prepared.plan
         if not options.quiet:
-            print(f"mlops backtest: {prepared.dataset}, {prepared.rows} rows: {len(plan.initial)} initial, "
-                  f"{len(plan.windows)} windows of {len(plan.windows[0].rows)}, labels {plan.label_delay} window(s) "
-                  f"late, order {plan.ordering}; policies {', '.join(t.policy.name for t in prepared.tasks)}",
-                  file=err, flush=True)
+            print(
+                f"mlops backtest: {prepared.dataset}, {prepared.rows} rows: {len(plan.initial)} initial, "
+                f"{len(plan.windows)} windows of {len(plan.windows[0].rows)}, labels {plan.label_delay} window(s) "
+                f"late, order {plan.ordering}; policies {', '.join(t.policy.name for t in prepared.tasks)}",
+                file=err,
+                flush=True,
+            )
             for warning in prepared.warnings:
                 print(f"  warning: {warning}", file=err, flush=True)
         results = _run_tasks(prepared.tasks, options, len(plan.windows), err)
@@ -192,16 +216,29 @@ def run_backtest(options: BacktestOptions, *, stdout: TextIO | None = None,
             shutil.rmtree(work, ignore_errors=True)
 
     payload = report.document(
-        results, windows=len(plan.windows), rows=prepared.rows, dataset=prepared.dataset,
-        options={"initialRows": len(plan.initial), "windowRows": len(plan.windows[0].rows),
-                 "labelDelay": plan.label_delay, "ordering": plan.ordering, "policy": options.policy,
-                 "context": options.context, "warnings": list(prepared.warnings),
-                 "virtualStart": plan.start.isoformat()},
+        results,
+        windows=len(plan.windows),
+        rows=prepared.rows,
+        dataset=prepared.dataset,
+        options={
+            "initialRows": len(plan.initial),
+            "windowRows": len(plan.windows[0].rows),
+            "labelDelay": plan.label_delay,
+            "ordering": plan.ordering,
+            "policy": options.policy,
+            "context": options.context,
+            "warnings": list(prepared.warnings),
+            "virtualStart": plan.start.isoformat(),
+        },
     )
     print(report.table(results), file=out, flush=True)
     if options.plot_path:
-        plot_accuracy(results, options.plot_path, changes=prepared.changes,
-                      title=f"mlops backtest: {prepared.dataset}, {len(plan.windows)} windows")
+        plot_accuracy(
+            results,
+            options.plot_path,
+            changes=prepared.changes,
+            title=f"mlops backtest: {prepared.dataset}, {len(plan.windows)} windows",
+        )
         print(f"\naccuracy plot: {options.plot_path}", file=out, flush=True)
     if options.json_path:
         report.write_json(options.json_path, payload)
@@ -209,15 +246,19 @@ def run_backtest(options: BacktestOptions, *, stdout: TextIO | None = None,
     return BacktestResult(ok=all(not r.get("error") for r in results), document=payload, results=results)
 
 
-def _run_tasks(tasks: tuple[PolicyTask, ...], options: BacktestOptions, windows: int,
-               err: TextIO) -> list[dict[str, Any]]:
+def _run_tasks(
+    tasks: tuple[PolicyTask, ...], options: BacktestOptions, windows: int, err: TextIO
+) -> list[dict[str, Any]]:
     context = multiprocessing.get_context("spawn")
     updates = context.Queue()
     jobs = options.jobs or default_jobs(len(tasks))
     enabled = False if options.quiet else None
-    with ProgressLine(updates, [t.policy.name for t in tasks], windows, stream=err, enabled=enabled), \
-            ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
-                                initializer=_init_worker, initargs=(updates,)) as pool:
+    with (
+        ProgressLine(updates, [t.policy.name for t in tasks], windows, stream=err, enabled=enabled),
+        ProcessPoolExecutor(
+            max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_init_worker, initargs=(updates,)
+        ) as pool,
+    ):
         futures = [pool.submit(_worker, task) for task in tasks]
         results = []
         for task, future in zip(tasks, futures, strict=True):

@@ -62,7 +62,7 @@ class Window:
         """(request number, InferenceId, rows, offset from the window start) of every request."""
         out, first = [], 0
         for number, (size, offset) in enumerate(zip(self.request_sizes, self.request_offsets, strict=True)):
-            out.append((number, f"w{self.index}-{number}", self.rows[first:first + size], offset))
+            out.append((number, f"w{self.index}-{number}", self.rows[first : first + size], offset))
             first += size
         return out
 
@@ -121,10 +121,19 @@ def _request_sizes(rows: int, per_request: int) -> tuple[int, ...]:
     return (per_request,) * full + ((rest,) if rest else ())
 
 
-def plan_replay(header: Sequence[str], rows: Sequence[Row], schema: DatasetSchema, *,
-                time_column: str | None = None, file_order: bool = False, initial_fraction: float = 0.2,
-                window_rows: int | None = None, label_delay: int = 1, schedule_minutes: int = 60,
-                request_rows: int = 100) -> ReplayPlan:
+def plan_replay(
+    header: Sequence[str],
+    rows: Sequence[Row],
+    schema: DatasetSchema,
+    *,
+    time_column: str | None = None,
+    file_order: bool = False,
+    initial_fraction: float = 0.2,
+    window_rows: int | None = None,
+    label_delay: int = 1,
+    schedule_minutes: int = 60,
+    request_rows: int = 100,
+) -> ReplayPlan:
     """Check the options against the data and cut it into the replay (see the module docstring).
 
     `time_column` defaults to the schema's column with role `time`; without one, or with
@@ -179,7 +188,7 @@ def plan_replay(header: Sequence[str], rows: Sequence[Row], schema: DatasetSchem
     windows = []
     for index in range(count):
         first = initial_count + index * window_rows
-        chunk = tuple(ordered[first:first + window_rows])
+        chunk = tuple(ordered[first : first + window_rows])
         sizes = _request_sizes(len(chunk), request_rows)
         if times:
             start = times[first]

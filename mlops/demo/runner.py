@@ -82,8 +82,9 @@ def run_demo(options: DemoOptions) -> DemoResult:
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     root = project_root()
     config = merged_context(root, options)
-    schema = load_schema(root / config["schemaFile"] if not Path(config["schemaFile"]).is_absolute()
-                         else Path(config["schemaFile"]))
+    schema = load_schema(
+        root / config["schemaFile"] if not Path(config["schemaFile"]).is_absolute() else Path(config["schemaFile"])
+    )
     data_path = (options.data or root / "data" / "ai4i2020.csv").resolve()
     rows = traffic.read_rows(data_path)
     if options.sample_rows:
@@ -133,8 +134,18 @@ def run_demo(options: DemoOptions) -> DemoResult:
             concept = traffic.plan_concept_change(schema, rows, importance, exclude=shift.features)
             console.heading(f"4. Shifted traffic ({shift.describe()}); {concept.describe()}")
             shifted = traffic.apply_shift(schema, rows, shift)
-            phase = _predict(cloud, resources, schema, shifted, options, console, "shifted", seed=3, shift=shift,
-                             count=options.shifted_rows)
+            phase = _predict(
+                cloud,
+                resources,
+                schema,
+                shifted,
+                options,
+                console,
+                "shifted",
+                seed=3,
+                shift=shift,
+                count=options.shifted_rows,
+            )
             phase["conceptChange"] = concept.describe()
             report["phases"].append(phase)
             _send_labels(cloud, resources, console, phase, concept.labels(schema, phase.pop("rows_sent")))
@@ -151,12 +162,16 @@ def run_demo(options: DemoOptions) -> DemoResult:
     return result
 
 
-def _follow_new_execution(cloud: LocalCloud, resources: summary.Resources, console: Console,
-                          known: set[str]) -> dict[str, Any]:
+def _follow_new_execution(
+    cloud: LocalCloud, resources: summary.Resources, console: Console, known: set[str]
+) -> dict[str, Any]:
     cloud.drain_events()
     sfn = cloud.client("stepfunctions")
-    new = [e for e in sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"]
-           if e["name"] not in known]
+    new = [
+        e
+        for e in sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"]
+        if e["name"] not in known
+    ]
     if not new:
         raise RuntimeError("no execution was started: check the trigger function's logs in the summary")
     execution = max(new, key=lambda e: e["startDate"])
@@ -168,9 +183,19 @@ def _follow_new_execution(cloud: LocalCloud, resources: summary.Resources, conso
     return {"name": execution["name"], "status": described["status"], "states": printer.states}
 
 
-def _predict(cloud: LocalCloud, resources: summary.Resources, schema: Any, rows: list[dict[str, str]],
-             options: DemoOptions, console: Console, label: str, *, seed: int,
-             shift: traffic.Shift | None = None, count: int | None = None) -> dict[str, Any]:
+def _predict(
+    cloud: LocalCloud,
+    resources: summary.Resources,
+    schema: Any,
+    rows: list[dict[str, str]],
+    options: DemoOptions,
+    console: Console,
+    label: str,
+    *,
+    seed: int,
+    shift: traffic.Shift | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
     """Send rows to the endpoint, each request with an InferenceId; the ids label the rows later."""
     runtime = cloud.client("sagemaker-runtime")
     chosen = traffic.sample_rows(rows, count or options.traffic_rows, options.seed * 100 + seed)
@@ -179,30 +204,45 @@ def _predict(cloud: LocalCloud, resources: summary.Resources, schema: Any, rows:
     with console.step(f"Sending {len(chosen)} rows ({label}) to endpoint {resources.endpoint_name}") as step:
         for number, body in enumerate(traffic.csv_requests(schema, chosen, options.batch_size)):
             inference_id = f"{label.replace(' ', '-')}-{seed}-{number}"
-            response = runtime.invoke_endpoint(EndpointName=resources.endpoint_name, ContentType="text/csv",
-                                               Accept="application/json", Body=body, InferenceId=inference_id)
+            response = runtime.invoke_endpoint(
+                EndpointName=resources.endpoint_name,
+                ContentType="text/csv",
+                Accept="application/json",
+                Body=body,
+                InferenceId=inference_id,
+            )
             predictions = json.loads(response["Body"].read())["predictions"]
             flagged += sum(1 for p in predictions if p["label"] == 1)
             ids.extend(traffic.row_ids(inference_id, len(predictions)))
         step["note"] = f"{flagged} predicted positive"
-    return {"phase": label, "rows": len(chosen), "predictedPositive": flagged,
-            "shift": shift.describe() if shift else None, "ids": ids, "rows_sent": chosen}
+    return {
+        "phase": label,
+        "rows": len(chosen),
+        "predictedPositive": flagged,
+        "shift": shift.describe() if shift else None,
+        "ids": ids,
+        "rows_sent": chosen,
+    }
 
 
-def _send_labels(cloud: LocalCloud, resources: summary.Resources, console: Console, phase: dict[str, Any],
-                 labels: list[str]) -> None:
+def _send_labels(
+    cloud: LocalCloud, resources: summary.Resources, console: Console, phase: dict[str, Any], labels: list[str]
+) -> None:
     """The labels of a phase's traffic arrive as a ground-truth file; the ground-truth function joins them."""
     key = f"{resources.ground_truth_prefix}{phase['phase'].replace(' ', '-')}.csv"
     with console.step(f"Labels for {len(labels)} rows arrive as s3://{resources.incoming_bucket}/{key}") as step:
-        cloud.client("s3").put_object(Bucket=resources.incoming_bucket, Key=key,
-                                      Body=traffic.ground_truth_csv(phase.pop("ids"), labels))
+        cloud.client("s3").put_object(
+            Bucket=resources.incoming_bucket, Key=key, Body=traffic.ground_truth_csv(phase.pop("ids"), labels)
+        )
         cloud.drain_events()
         reports = summary.quality_reports(cloud, resources)
         latest = summary.quality_window(reports[-1]["report"]) if reports else {}
         metrics = latest.get("metrics") or {}
-        step["note"] = (f"joined {latest.get('joined', 0)}, accuracy {_fmt(metrics.get('accuracy'))}, "
-                        f"ROC-AUC {_fmt(metrics.get('rocAuc'))}, drop {_fmt(latest.get('qualityDrop'))}, "
-                        f"new batch {latest.get('batch') or '-'}")
+        step["note"] = (
+            f"joined {latest.get('joined', 0)}, accuracy {_fmt(metrics.get('accuracy'))}, "
+            f"ROC-AUC {_fmt(metrics.get('rocAuc'))}, drop {_fmt(latest.get('qualityDrop'))}, "
+            f"new batch {latest.get('batch') or '-'}"
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -229,8 +269,15 @@ def _checks(cloud: LocalCloud, resources: summary.Resources, console: Console) -
         step["note"] = "; ".join(notes)
 
 
-def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str, Any], first: dict[str, Any],
-               options: DemoOptions, console: Console, seconds: float) -> DemoResult:
+def _summarize(
+    cloud: LocalCloud,
+    resources: summary.Resources,
+    report: dict[str, Any],
+    first: dict[str, Any],
+    options: DemoOptions,
+    console: Console,
+    seconds: float,
+) -> DemoResult:
     executions = summary.executions(cloud, resources)
     versions = summary.model_versions(cloud, resources)
     served = summary.endpoint(cloud, resources)
@@ -244,13 +291,20 @@ def _summarize(cloud: LocalCloud, resources: summary.Resources, report: dict[str
         "endpoint": served,
         "captureObjects": captured,
         "alarmTransitions": summary.alarm_history(cloud, resources),
-        "quality": [summary.quality_window(q["report"]) | {"key": q["key"]}
-                    for q in summary.quality_reports(cloud, resources)],
-        "drift": [{"key": d["key"], "verdict": d["report"].get("verdict"), "records": d["report"].get("records"),
-                   "driftShare": d["report"].get("drift_share"),
-                   "predictionPsi": d["report"].get("prediction_psi"),
-                   "drifted": [f["name"] for f in d["report"].get("features", []) if f.get("drifted")]}
-                  for d in drift],
+        "quality": [
+            summary.quality_window(q["report"]) | {"key": q["key"]} for q in summary.quality_reports(cloud, resources)
+        ],
+        "drift": [
+            {
+                "key": d["key"],
+                "verdict": d["report"].get("verdict"),
+                "records": d["report"].get("records"),
+                "driftShare": d["report"].get("drift_share"),
+                "predictionPsi": d["report"].get("prediction_psi"),
+                "drifted": [f["name"] for f in d["report"].get("features", []) if f.get("drifted")],
+            }
+            for d in drift
+        ],
         "lambdaInvocations": len(cloud.lambdas.invocations),
         "eventDeliveryFailures": cloud.events.failed if cloud.events else [],
     }
@@ -281,15 +335,19 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
         champion = v.get("championMetrics")
         holdout = v.get("holdout") or {}
         if champion and holdout.get("rows"):
-            console.line(f"        on the newest {holdout['rows']} labelled rows (unseen by both): "
-                         f"roc_auc {v['metrics']['roc_auc']:.3f} vs champion {champion['roc_auc']:.3f}, "
-                         f"accuracy {v['metrics']['accuracy']:.3f} vs {champion['accuracy']:.3f}")
+            console.line(
+                f"        on the newest {holdout['rows']} labelled rows (unseen by both): "
+                f"roc_auc {v['metrics']['roc_auc']:.3f} vs champion {champion['roc_auc']:.3f}, "
+                f"accuracy {v['metrics']['accuracy']:.3f} vs {champion['accuracy']:.3f}"
+            )
         for failed in (r for r in v["gate"] if r.startswith("FAIL")):
             console.line(f"        {failed}")
     served = result["endpoint"]
     if served:
-        console.line(f"  endpoint: {served['name']} {served['status']} serving {served['model']}"
-                     f" ({served['modelPackageArn']}), data capture {'on' if served['dataCapture'] else 'off'}")
+        console.line(
+            f"  endpoint: {served['name']} {served['status']} serving {served['model']}"
+            f" ({served['modelPackageArn']}), data capture {'on' if served['dataCapture'] else 'off'}"
+        )
     else:
         console.line("  endpoint: none")
     console.line(f"  data-capture objects: {result['captureObjects']}")
@@ -297,11 +355,15 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
         console.line(f"  alarm {t['alarm']}: {t['from']} -> {t['to']} at {t['at']}")
     for q in result["quality"]:
         m = q["metrics"] or {}
-        console.line(f"  quality window: joined={q['joined']} accuracy={_fmt(m.get('accuracy'))} "
-                     f"roc_auc={_fmt(m.get('rocAuc'))} drop={_fmt(q['qualityDrop'])} new batch={q['batch'] or '-'}")
+        console.line(
+            f"  quality window: joined={q['joined']} accuracy={_fmt(m.get('accuracy'))} "
+            f"roc_auc={_fmt(m.get('rocAuc'))} drop={_fmt(q['qualityDrop'])} new batch={q['batch'] or '-'}"
+        )
     for d in result["drift"]:
         psi = "-" if d["predictionPsi"] is None else f"{d['predictionPsi']:.3f}"
-        console.line(f"  drift window: verdict={d['verdict']:<17} records={d['records']:<4} "
-                     f"share={d['driftShare']:.2f} prediction PSI={psi} drifted={', '.join(d['drifted']) or '-'}")
+        console.line(
+            f"  drift window: verdict={d['verdict']:<17} records={d['records']:<4} "
+            f"share={d['driftShare']:.2f} prediction PSI={psi} drifted={', '.join(d['drifted']) or '-'}"
+        )
     if result.get("driftReportHtml"):
         console.line(f"  drift report (open in a browser): {result['driftReportHtml']}")

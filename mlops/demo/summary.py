@@ -64,22 +64,25 @@ def executions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
         description = sfn.describe_execution(executionArn=item["executionArn"])
         execution_input = json.loads(description.get("input") or "{}")
         stop = description.get("stopDate")
-        rows.append({
-            "name": item["name"],
-            "reason": execution_input.get("reason", "?"),
-            "status": description["status"],
-            "seconds": round((stop - description["startDate"]).total_seconds(), 1) if stop else None,
-            "error": description.get("error"),
-            "cause": (description.get("cause") or "")[:500] or None,
-        })
+        rows.append(
+            {
+                "name": item["name"],
+                "reason": execution_input.get("reason", "?"),
+                "status": description["status"],
+                "seconds": round((stop - description["startDate"]).total_seconds(), 1) if stop else None,
+                "error": description.get("error"),
+                "cause": (description.get("cause") or "")[:500] or None,
+            }
+        )
     return rows
 
 
 def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
     sagemaker = cloud.client("sagemaker")
     try:
-        packages = sagemaker.list_model_packages(ModelPackageGroupName=resources.model_package_group,
-                                                 MaxResults=100)["ModelPackageSummaryList"]
+        packages = sagemaker.list_model_packages(ModelPackageGroupName=resources.model_package_group, MaxResults=100)[
+            "ModelPackageSummaryList"
+        ]
     except sagemaker.exceptions.ClientError:
         return []
     rows = []
@@ -89,21 +92,23 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
         metrics_uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
         metrics = _read_json(cloud, metrics_uri)
         evaluation = _read_json(cloud, metrics_uri.rsplit("/", 1)[0] + "/evaluation.json")
-        rows.append({
-            "version": described.get("ModelPackageVersion"),
-            "arn": described["ModelPackageArn"],
-            "approval": described.get("ModelApprovalStatus"),
-            "reason": metadata.get("reason"),
-            "metrics": {k: metrics["challenger"][k] for k in ("roc_auc", "pr_auc", "f1", "accuracy")},
-            "championMetrics": metrics.get("champion"),
-            "trainingRows": metrics.get("rows", {}).get("train"),
-            "holdout": {
-                "rows": (metrics.get("data") or {}).get("holdoutRows"),
-                "batches": (metrics.get("data") or {}).get("holdoutBatches"),
-                "rule": (metrics.get("data") or {}).get("holdoutRule"),
-            },
-            "gate": evaluation.get("reasons", []),
-        })
+        rows.append(
+            {
+                "version": described.get("ModelPackageVersion"),
+                "arn": described["ModelPackageArn"],
+                "approval": described.get("ModelApprovalStatus"),
+                "reason": metadata.get("reason"),
+                "metrics": {k: metrics["challenger"][k] for k in ("roc_auc", "pr_auc", "f1", "accuracy")},
+                "championMetrics": metrics.get("champion"),
+                "trainingRows": metrics.get("rows", {}).get("train"),
+                "holdout": {
+                    "rows": (metrics.get("data") or {}).get("holdoutRows"),
+                    "batches": (metrics.get("data") or {}).get("holdoutBatches"),
+                    "rule": (metrics.get("data") or {}).get("holdoutRule"),
+                },
+                "gate": evaluation.get("reasons", []),
+            }
+        )
     return rows
 
 
@@ -183,5 +188,6 @@ def _reports(cloud: LocalCloud, bucket: str, prefix: str) -> list[dict[str, Any]
 def alarm_history(cloud: LocalCloud, resources: Resources) -> list[dict[str, str]]:
     return [
         {"alarm": t.alarm_name, "from": t.previous, "to": t.current, "at": t.timestamp, "reason": t.reason}
-        for t in cloud.alarms.transitions if t.alarm_name in (resources.alarm_name, resources.quality_alarm_name)
+        for t in cloud.alarms.transitions
+        if t.alarm_name in (resources.alarm_name, resources.quality_alarm_name)
     ]

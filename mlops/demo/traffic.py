@@ -48,8 +48,14 @@ def write_csv(rows: Sequence[dict[str, str]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plan_shift(schema: DatasetSchema, rows: Sequence[dict[str, str]], importance: Mapping[str, float] | None = None,
-               *, count: int = 2, sigmas: float = 1.0) -> Shift:
+def plan_shift(
+    schema: DatasetSchema,
+    rows: Sequence[dict[str, str]],
+    importance: Mapping[str, float] | None = None,
+    *,
+    count: int = 2,
+    sigmas: float = 1.0,
+) -> Shift:
     """The `count` most important numeric features (schema order without importances), +`sigmas` SD."""
     numeric = [column.name for column in schema.numeric_features]
     ranked = sorted(numeric, key=lambda name: -(importance or {}).get(name, 0.0))
@@ -81,7 +87,7 @@ def csv_requests(schema: DatasetSchema, rows: Sequence[dict[str, str]], batch_si
     for start in range(0, len(rows), batch_size):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        for row in rows[start:start + batch_size]:
+        for row in rows[start : start + batch_size]:
             writer.writerow([row[name] for name in names])
         bodies.append(buffer.getvalue().encode("utf-8"))
     return bodies
@@ -116,9 +122,14 @@ class ConceptChange:
         return [positive if float(row[self.feature]) >= self.cutoff else negative for row in rows]
 
 
-def plan_concept_change(schema: DatasetSchema, rows: Sequence[dict[str, str]],
-                        importance: Mapping[str, float] | None = None, *, exclude: Sequence[str] = (),
-                        rate: float = 0.2) -> ConceptChange:
+def plan_concept_change(
+    schema: DatasetSchema,
+    rows: Sequence[dict[str, str]],
+    importance: Mapping[str, float] | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    rate: float = 0.2,
+) -> ConceptChange:
     """The least important numeric feature (not among `exclude`) drives the new labels."""
     numeric = [c.name for c in schema.numeric_features if c.name not in exclude] or [
         c.name for c in schema.numeric_features

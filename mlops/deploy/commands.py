@@ -38,9 +38,17 @@ def _session_region(profile: str | None) -> str | None:
     return region
 
 
-def preflight_command(*, stage_name: str | None, region: str | None, profile: str | None = None,
-                      assembly_dir: Path | None = None, role_name: str | None = None, root: Path | None = None,
-                      out: TextIO | None = None, err: TextIO | None = None) -> int:
+def preflight_command(
+    *,
+    stage_name: str | None,
+    region: str | None,
+    profile: str | None = None,
+    assembly_dir: Path | None = None,
+    role_name: str | None = None,
+    root: Path | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """Check the account behind the credentials (or ``profile``) against the stage; 0 when all pass."""
     import botocore.exceptions
 
@@ -54,8 +62,14 @@ def preflight_command(*, stage_name: str | None, region: str | None, profile: st
     except (StageError, SynthError, FactsError, FileNotFoundError, botocore.exceptions.BotoCoreError) as error:
         print(f"mlops preflight: {error}", file=err)
         return 1
-    result = run_preflight(facts, factory, region=region, role_name=role_name or stage.deploy_role_name,
-                           stage=stage.name, expected_account=stage.account)
+    result = run_preflight(
+        facts,
+        factory,
+        region=region,
+        role_name=role_name or stage.deploy_role_name,
+        stage=stage.name,
+        expected_account=stage.account,
+    )
     print(format_checks(result.checks, stage=stage.label, region=region, account=result.account), file=out)
     if result.problem is not None:
         print(f"mlops preflight: the account was not checked: {result.problem}", file=err)
@@ -72,9 +86,17 @@ def _boto3_session(profile: str | None) -> ClientFactory:
     return session
 
 
-def cost_command(*, stage_name: str | None, region: str | None, assumptions: Assumptions,
-                 assembly_dir: Path | None = None, prices_path: Path = DEFAULT_PRICES, root: Path | None = None,
-                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+def cost_command(
+    *,
+    stage_name: str | None,
+    region: str | None,
+    assumptions: Assumptions,
+    assembly_dir: Path | None = None,
+    prices_path: Path = DEFAULT_PRICES,
+    root: Path | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """Print the stage's monthly cost table in the region (``--region``, the stage's, the session's,
     else us-east-1)."""
     out, err = out or sys.stdout, err or sys.stderr
@@ -89,8 +111,10 @@ def cost_command(*, stage_name: str | None, region: str | None, assumptions: Ass
     except (StageError, SynthError, FactsError, PriceError, FileNotFoundError) as error:
         print(f"mlops cost: {error}", file=err)
         return 1
-    print(format_estimate(estimate, stage=stage.label, assumptions=assumptions, as_of=book.as_of,
-                          currency=book.currency), file=out)
+    print(
+        format_estimate(estimate, stage=stage.label, assumptions=assumptions, as_of=book.as_of, currency=book.currency),
+        file=out,
+    )
     return 0
 
 

@@ -156,8 +156,9 @@ class CostEstimate:
         return dict(sorted(totals.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
-def estimate_cost(facts: StageFacts, assumptions: Assumptions, prices: RegionPrices, *,
-                  hours_per_month: float = 730.0) -> CostEstimate:
+def estimate_cost(
+    facts: StageFacts, assumptions: Assumptions, prices: RegionPrices, *, hours_per_month: float = 730.0
+) -> CostEstimate:
     """The month's line items for ``facts`` under ``assumptions`` at ``prices`` (pure)."""
     volumes = _volumes(facts, assumptions, hours_per_month)
     items = [
@@ -198,7 +199,8 @@ def _volumes(facts: StageFacts, a: Assumptions, hours: float) -> Volumes:
         )
     polls = sum(
         math.ceil(a.endpoint_deploy_minutes * 60 / loop.wait_seconds) * loop.states_per_poll
-        for loop in pipeline.wait_loops if loop.wait_seconds > 0
+        for loop in pipeline.wait_loops
+        if loop.wait_seconds > 0
     )
     transitions = training_runs * (pipeline.deploy.transitions + polls)
     if pipeline.skip is not None:
@@ -222,38 +224,68 @@ def _volumes(facts: StageFacts, a: Assumptions, hours: float) -> Volumes:
 
 def _sagemaker(facts: StageFacts, a: Assumptions, p: RegionPrices, v: Volumes) -> Iterable[LineItem]:
     training = facts.pipeline.training
-    yield LineItem("SageMaker", f"training {training.instance_type} x{training.count}, "
-                   f"{v.training_runs:.1f} runs x {v.training_seconds_per_run:.0f} s",
-                   v.training_runs * v.training_seconds_per_run * training.count / 3600, "instance-h",
-                   p.training_hour(training.instance_type))
+    yield LineItem(
+        "SageMaker",
+        f"training {training.instance_type} x{training.count}, "
+        f"{v.training_runs:.1f} runs x {v.training_seconds_per_run:.0f} s",
+        v.training_runs * v.training_seconds_per_run * training.count / 3600,
+        "instance-h",
+        p.training_hour(training.instance_type),
+    )
     deploys = v.training_runs if facts.pipeline.deploy.deploys else 0.0
     for variant in facts.pipeline.endpoint:
         price = p.hosting_hour(variant.instance_type)
-        yield LineItem("SageMaker", f"endpoint {variant.instance_type} x{variant.count}, always on",
-                       v.hours * variant.count, "instance-h", price)
+        yield LineItem(
+            "SageMaker",
+            f"endpoint {variant.instance_type} x{variant.count}, always on",
+            v.hours * variant.count,
+            "instance-h",
+            price,
+        )
         # UpdateEndpoint is blue/green: the new fleet runs beside the old one until it is InService.
-        yield LineItem("SageMaker", f"endpoint {variant.instance_type} x{variant.count}, blue/green overlap",
-                       deploys * a.endpoint_deploy_minutes / 60 * variant.count, "instance-h", price)
+        yield LineItem(
+            "SageMaker",
+            f"endpoint {variant.instance_type} x{variant.count}, blue/green overlap",
+            deploys * a.endpoint_deploy_minutes / 60 * variant.count,
+            "instance-h",
+            price,
+        )
     processed = v.predictions * (a.bytes_per_row + a.response_bytes_per_prediction) / GIB
-    yield LineItem("SageMaker", "endpoint data processed, in + out", processed, "GB",
-                   p.sagemaker_data_processed_per_gb)
+    yield LineItem("SageMaker", "endpoint data processed, in + out", processed, "GB", p.sagemaker_data_processed_per_gb)
 
 
 def _lambda(facts: StageFacts, a: Assumptions, p: RegionPrices, v: Volumes) -> Iterable[LineItem]:
-    yield LineItem("Lambda", f"requests, {len(facts.functions)} functions", sum(v.invocations.values()),
-                   "requests", p.lambda_requests_per_million, 1e6)
+    yield LineItem(
+        "Lambda",
+        f"requests, {len(facts.functions)} functions",
+        sum(v.invocations.values()),
+        "requests",
+        p.lambda_requests_per_million,
+        1e6,
+    )
     by_architecture: dict[str, float] = {}
     for function in facts.functions:
         gb_seconds = v.invocations[function.key] * a.lambda_seconds * function.memory_mb / 1024
         by_architecture[function.architecture] = by_architecture.get(function.architecture, 0.0) + gb_seconds
     for architecture, gb_seconds in sorted(by_architecture.items()):
-        yield LineItem("Lambda", f"compute {architecture}, {a.lambda_seconds:g} s/invocation", gb_seconds,
-                       "GB-s", p.gb_second(architecture))
+        yield LineItem(
+            "Lambda",
+            f"compute {architecture}, {a.lambda_seconds:g} s/invocation",
+            gb_seconds,
+            "GB-s",
+            p.gb_second(architecture),
+        )
 
 
 def _step_functions(p: RegionPrices, v: Volumes) -> Iterable[LineItem]:
-    yield LineItem("Step Functions", f"state transitions, {v.executions:.1f} executions", v.transitions,
-                   "transitions", p.sfn_transitions_per_1000, 1000)
+    yield LineItem(
+        "Step Functions",
+        f"state transitions, {v.executions:.1f} executions",
+        v.transitions,
+        "transitions",
+        p.sfn_transitions_per_1000,
+        1000,
+    )
 
 
 def _capture(facts: StageFacts, a: Assumptions, v: Volumes) -> tuple[float, float]:
@@ -307,24 +339,38 @@ def _cloudwatch(facts: StageFacts, a: Assumptions, p: RegionPrices, v: Volumes) 
         + m.quality_per_label_file * _hours_published(v.label_files, v.hours)
         + m.pipeline_per_execution * _hours_published(v.executions, v.hours)
     )
-    yield LineItem("CloudWatch", f"custom metrics ({m.drift_per_run} drift, {m.quality_per_label_file} quality, "
-                   f"{m.pipeline_per_execution} pipeline)", metric_months, "metric-mo", p.cloudwatch_metric_month)
+    yield LineItem(
+        "CloudWatch",
+        f"custom metrics ({m.drift_per_run} drift, {m.quality_per_label_file} quality, "
+        f"{m.pipeline_per_execution} pipeline)",
+        metric_months,
+        "metric-mo",
+        p.cloudwatch_metric_month,
+    )
     standard = sum(alarm.metrics for alarm in facts.alarms if not alarm.high_resolution)
     high_resolution = sum(alarm.metrics for alarm in facts.alarms if alarm.high_resolution)
-    yield LineItem("CloudWatch", "alarms, standard resolution", standard, "alarm-mo",
-                   p.cloudwatch_alarm_metric_month)
+    yield LineItem("CloudWatch", "alarms, standard resolution", standard, "alarm-mo", p.cloudwatch_alarm_metric_month)
     if high_resolution:
-        yield LineItem("CloudWatch", "alarms, high resolution", high_resolution, "alarm-mo",
-                       p.cloudwatch_high_resolution_alarm_metric_month)
+        yield LineItem(
+            "CloudWatch",
+            "alarms, high resolution",
+            high_resolution,
+            "alarm-mo",
+            p.cloudwatch_high_resolution_alarm_metric_month,
+        )
     yield LineItem("CloudWatch", "dashboards", facts.dashboards, "dashboard-mo", p.cloudwatch_dashboard_month)
     calls = v.drift_runs * m.drift_calls_per_run + v.label_files  # one PutMetricData per label file
-    yield LineItem("CloudWatch", "PutMetricData requests", calls, "requests", p.cloudwatch_api_requests_per_1000,
-                   1000)
+    yield LineItem("CloudWatch", "PutMetricData requests", calls, "requests", p.cloudwatch_api_requests_per_1000, 1000)
     log_kb = sum(v.invocations.values()) * a.lambda_log_kb_per_invocation + v.training_runs * a.training_log_kb
     if facts.pipeline.logs_every_transition:
         log_kb += v.transitions * a.transition_log_kb
-    yield LineItem("CloudWatch", "Logs ingested (Lambda, Step Functions, training)", log_kb * 1024 / GIB, "GB",
-                   p.cloudwatch_logs_ingested_gb)
+    yield LineItem(
+        "CloudWatch",
+        "Logs ingested (Lambda, Step Functions, training)",
+        log_kb * 1024 / GIB,
+        "GB",
+        p.cloudwatch_logs_ingested_gb,
+    )
 
 
 def _sns(facts: StageFacts, p: RegionPrices, v: Volumes) -> Iterable[LineItem]:
@@ -333,8 +379,9 @@ def _sns(facts: StageFacts, p: RegionPrices, v: Volumes) -> Iterable[LineItem]:
         publishes += v.skip_runs * facts.pipeline.skip.sns_publishes
     if any(alarm.notifies for alarm in facts.alarms):
         publishes += v.alarm_retrains  # each follows one ALARM transition, which notifies the topic
-    yield LineItem("SNS", f"publishes to {facts.topics} topic(s)", publishes, "publishes",
-                   p.sns_publishes_per_million, 1e6)
+    yield LineItem(
+        "SNS", f"publishes to {facts.topics} topic(s)", publishes, "publishes", p.sns_publishes_per_million, 1e6
+    )
 
 
 def _kms(facts: StageFacts, p: RegionPrices) -> Iterable[LineItem]:
@@ -370,8 +417,9 @@ def _money(value: Decimal) -> str:
     return f"${value:,.2f}"
 
 
-def format_estimate(estimate: CostEstimate, *, stage: str, assumptions: Assumptions, as_of: str,
-                    currency: str = "USD") -> str:
+def format_estimate(
+    estimate: CostEstimate, *, stage: str, assumptions: Assumptions, as_of: str, currency: str = "USD"
+) -> str:
     """The line items by service, a table of the services' subtotals and the total, and the volumes."""
     v, a = estimate.volumes, assumptions
     lines = [
@@ -394,11 +442,17 @@ def format_estimate(estimate: CostEstimate, *, stage: str, assumptions: Assumpti
     lines += [
         f"  {'total':<{width}}  {_money(estimate.total):>10}",
         "",
-        *textwrap.wrap(f"per month: {v.executions:.1f} executions ({v.training_runs:.1f} train and deploy), "
-                       f"{sum(v.invocations.values()):,.0f} Lambda invocations, {v.transitions:,.0f} state "
-                       f"transitions, {v.drift_runs:,.0f} drift runs, {v.predictions:,.0f} predictions.", 118),
-        *textwrap.wrap("S3 storage grows by its line every month (versioned buckets; nothing expires current "
-                       "objects); custom metrics are prorated by the hours in which they receive data.", 118),
+        *textwrap.wrap(
+            f"per month: {v.executions:.1f} executions ({v.training_runs:.1f} train and deploy), "
+            f"{sum(v.invocations.values()):,.0f} Lambda invocations, {v.transitions:,.0f} state "
+            f"transitions, {v.drift_runs:,.0f} drift runs, {v.predictions:,.0f} predictions.",
+            118,
+        ),
+        *textwrap.wrap(
+            "S3 storage grows by its line every month (versioned buckets; nothing expires current "
+            "objects); custom metrics are prorated by the hours in which they receive data.",
+            118,
+        ),
         *textwrap.wrap("not priced: " + "; ".join(NOT_PRICED) + ".", 118, subsequent_indent="  "),
     ]
     return "\n".join(lines)

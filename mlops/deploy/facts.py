@@ -311,8 +311,14 @@ def schedule_minutes(expression: str) -> float:
     return float(int(match.group(1)) * _RATE_MINUTES[match.group(2)])
 
 
-def _attach_rule(functions: dict[str, FunctionFacts], resources: _Resources, key: str, props: Mapping[str, Any],
-                 upload_prefix: str, labels_prefix: str) -> None:
+def _attach_rule(
+    functions: dict[str, FunctionFacts],
+    resources: _Resources,
+    key: str,
+    props: Mapping[str, Any],
+    upload_prefix: str,
+    labels_prefix: str,
+) -> None:
     stack = key.split("/", 1)[0]
     if props.get("State", "ENABLED") != "ENABLED":
         return
@@ -377,12 +383,14 @@ def _pipeline(resources: _Resources, functions: Mapping[str, FunctionFacts]) -> 
     if training_state is None:
         raise FactsError(f"{key}: no createTrainingJob state on any successful path")
     resource_config = training_state.get("Parameters", {}).get("ResourceConfig", {})
-    config_state = next((states[s] for s in deploy.states if "createEndpointConfig" in str(states[s].get("Resource"))),
-                        None)
+    config_state = next(
+        (states[s] for s in deploy.states if "createEndpointConfig" in str(states[s].get("Resource"))), None
+    )
     parameters = (config_state or {}).get("Parameters", {})
     variants = tuple(
         InstanceFacts(str(v["InstanceType"]), int(v.get("InitialInstanceCount", 1)))
-        for v in parameters.get("ProductionVariants", []) if "InstanceType" in v
+        for v in parameters.get("ProductionVariants", [])
+        if "InstanceType" in v
     )
     capture = parameters.get("DataCaptureConfig", {})
     logging = props.get("LoggingConfiguration", {})
@@ -427,8 +435,9 @@ def _is_training(state: Mapping[str, Any]) -> bool:
     return "sagemaker:createTrainingJob" in str(state.get("Resource", ""))
 
 
-def _path_facts(path: tuple[str, ...], states: Mapping[str, Any], stack: str,
-                functions: Mapping[str, FunctionFacts]) -> PathFacts:
+def _path_facts(
+    path: tuple[str, ...], states: Mapping[str, Any], stack: str, functions: Mapping[str, FunctionFacts]
+) -> PathFacts:
     calls: dict[str, int] = {}
     publishes = 0
     for name in path:
@@ -487,8 +496,12 @@ def _alarm(resources: _Resources, key: str, props: Mapping[str, Any]) -> AlarmFa
     targets = [resources.target(stack, action) for action in actions]
     notifies = any(t is not None and resources.type_of(t) == "AWS::SNS::Topic" for t in targets)
     name = props.get("AlarmName")
-    return AlarmFacts(name=name if isinstance(name, str) else key.split("/", 1)[1], period_seconds=int(period),
-                      metrics=max(count, 1), notifies=notifies)
+    return AlarmFacts(
+        name=name if isinstance(name, str) else key.split("/", 1)[1],
+        period_seconds=int(period),
+        metrics=max(count, 1),
+        notifies=notifies,
+    )
 
 
 def _packaged_schema(assembly: CloudAssembly, resources: _Resources, function_key: str) -> DatasetSchema:

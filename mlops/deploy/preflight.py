@@ -89,9 +89,15 @@ class PreflightResult:
         return all(check.ok for check in self.checks)
 
 
-def run_preflight(facts: StageFacts, clients: ClientFactory, *, region: str | None,
-                  role_name: str | None = None, stage: str | None = None,
-                  expected_account: str | None = None) -> PreflightResult:
+def run_preflight(
+    facts: StageFacts,
+    clients: ClientFactory,
+    *,
+    region: str | None,
+    role_name: str | None = None,
+    stage: str | None = None,
+    expected_account: str | None = None,
+) -> PreflightResult:
     """All checks for ``facts`` in ``region``; ``stage`` names the stage (``None``: the default one)
     and ``expected_account`` the account it pins, if any.
 
@@ -121,16 +127,21 @@ def run_preflight(facts: StageFacts, clients: ClientFactory, *, region: str | No
     checks: list[Check] = []
     if expected_account is not None:
         checks += online(["AWS account"], lambda: [check_account(account or "", expected_account, stage)])
-    checks += online(["CDK bootstrap"],
-                    lambda: [check_bootstrap(clients.client("ssm", region_name=region), facts, placement)])
-    checks += online(layer_names or ["Lambda layers"],
-                     lambda: check_layers(clients.client("lambda", region_name=region), facts, placement))
+    checks += online(
+        ["CDK bootstrap"], lambda: [check_bootstrap(clients.client("ssm", region_name=region), facts, placement)]
+    )
+    checks += online(
+        layer_names or ["Lambda layers"],
+        lambda: check_layers(clients.client("lambda", region_name=region), facts, placement),
+    )
     checks.append(check_image(facts, region) if region else Check("framework image", CANNOT_CHECK, short))
-    checks += online([f"quota: {need.quota_name}" for need in needs],
-                     lambda: check_quotas(clients.client("service-quotas", region_name=region), needs,
-                                          placement.region))
-    checks += online(["OIDC deploy role"],
-                     lambda: [check_deploy_role(clients, facts, placement, role_name, stage=stage)])
+    checks += online(
+        [f"quota: {need.quota_name}" for need in needs],
+        lambda: check_quotas(clients.client("service-quotas", region_name=region), needs, placement.region),
+    )
+    checks += online(
+        ["OIDC deploy role"], lambda: [check_deploy_role(clients, facts, placement, role_name, stage=stage)]
+    )
     return PreflightResult(checks=checks, account=account, problem=None if account else problem)
 
 
@@ -146,8 +157,12 @@ def _reason(error: Exception) -> str:
 
 def _denied(error: Exception) -> bool:
     code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
-    return "AccessDenied" in code or code in {"UnauthorizedOperation", "UnrecognizedClientException",
-                                              "InvalidClientTokenId", "ExpiredToken"}
+    return "AccessDenied" in code or code in {
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+    }
 
 
 def _unavailable(name: str, error: Exception, action: str) -> Check:
@@ -161,8 +176,12 @@ def check_account(account: str, expected: str, stage: str | None) -> Check:
     the wrong account."""
     if account == expected:
         return Check("AWS account", OK, f"{account}, as mlops.stages.{stage}.account pins")
-    return Check("AWS account", FAILED, f"the credentials are for {account}, stage {stage!r} deploys to {expected}",
-                 f"use credentials (or --profile) for account {expected}")
+    return Check(
+        "AWS account",
+        FAILED,
+        f"the credentials are for {account}, stage {stage!r} deploys to {expected}",
+        f"use credentials (or --profile) for account {expected}",
+    )
 
 
 # -- CDK bootstrap -----------------------------------------------------------------------------------
@@ -185,8 +204,12 @@ def check_bootstrap(ssm: Any, facts: StageFacts, placement: Placement) -> Check:
     except ValueError:
         return Check(name, FAILED, f"{parameter} holds {value!r}, not a version number", fix)
     if version < required:
-        return Check(name, FAILED, f"version {version} < {required} required by the assembly ({parameter})",
-                     f"{fix} (with the CDK CLI pinned in package.json)")
+        return Check(
+            name,
+            FAILED,
+            f"version {version} < {required} required by the assembly ({parameter})",
+            f"{fix} (with the CDK CLI pinned in package.json)",
+        )
     return Check(name, OK, f"version {version} >= {required} required ({parameter})")
 
 
@@ -199,10 +222,15 @@ def _layer_arns(facts: StageFacts, placement: Placement) -> tuple[dict[str, list
         try:
             arn = str(resolve(layer.value, placement, facts.mappings.get(layer.stack, {})))
         except Unresolvable as error:
-            failures.append(Check(f"Lambda layer of {', '.join(layer.functions)}", FAILED,
-                                  f"no layer ARN for {placement.region}: {error}",
-                                  f"deploy to a region infra/data/lambda_layers.json lists, or add {placement.region} "
-                                  "there from the layers' published tables"))
+            failures.append(
+                Check(
+                    f"Lambda layer of {', '.join(layer.functions)}",
+                    FAILED,
+                    f"no layer ARN for {placement.region}: {error}",
+                    f"deploy to a region infra/data/lambda_layers.json lists, or add {placement.region} "
+                    "there from the layers' published tables",
+                )
+            )
             continue
         arns.setdefault(arn, [])
         arns[arn] += [f for f in layer.functions if f not in arns[arn]]
@@ -229,9 +257,15 @@ def check_layers(lambda_client: Any, facts: StageFacts, placement: Placement) ->
             lambda_client.get_layer_version(LayerName=layer_arn, VersionNumber=int(version))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                checks.append(Check(name, FAILED, f"{arn} does not exist ({used_by})",
-                                    f"pick a version its publisher has released in {placement.region}: set it in "
-                                    "infra/data/lambda_layers.json and cdk.json (mlops.lambda.*LayerVersion)"))
+                checks.append(
+                    Check(
+                        name,
+                        FAILED,
+                        f"{arn} does not exist ({used_by})",
+                        f"pick a version its publisher has released in {placement.region}: set it in "
+                        "infra/data/lambda_layers.json and cdk.json (mlops.lambda.*LayerVersion)",
+                    )
+                )
             else:  # AccessDenied: the caller may not read it, or the layer is not public (a deploy would fail)
                 checks.append(_unavailable(name, error, "lambda:GetLayerVersion"))
             continue
@@ -252,10 +286,14 @@ def check_image(facts: StageFacts, region: str) -> Check:
         return Check(name, FAILED, "the templates hold no framework image table", "synthesize with infra/app.py")
     row = facts.images.get(region)
     if row is None:
-        return Check(name, FAILED, f"sagemaker-scikit-learn:{tag} is not published in {region}",
-                     f"deploy to a region that has it ({len(facts.images)} do, e.g. "
-                     f"{', '.join(sorted(facts.images)[:4])}) or choose a mlops.training.frameworkVersion "
-                     f"published in {region}")
+        return Check(
+            name,
+            FAILED,
+            f"sagemaker-scikit-learn:{tag} is not published in {region}",
+            f"deploy to a region that has it ({len(facts.images)} do, e.g. "
+            f"{', '.join(sorted(facts.images)[:4])}) or choose a mlops.training.frameworkVersion "
+            f"published in {region}",
+        )
     return Check(name, OK, row["trainingImage"])
 
 
@@ -265,14 +303,20 @@ def quota_needs(facts: StageFacts) -> list[QuotaNeed]:
     in flight), and twice the endpoint's instances (UpdateEndpoint brings up the new fleet beside
     the old one before it switches)."""
     training: InstanceFacts = facts.pipeline.training
-    needs = [QuotaNeed(f"{training.instance_type} for training job usage", training.count,
-                       "one training job at a time")]
+    needs = [
+        QuotaNeed(f"{training.instance_type} for training job usage", training.count, "one training job at a time")
+    ]
     endpoint: dict[str, int] = {}
     for variant in facts.pipeline.endpoint:
         endpoint[variant.instance_type] = endpoint.get(variant.instance_type, 0) + variant.count
     for instance_type, count in endpoint.items():
-        needs.append(QuotaNeed(f"{instance_type} for endpoint usage", 2 * count,
-                               f"{count} serving + {count} during a blue/green update"))
+        needs.append(
+            QuotaNeed(
+                f"{instance_type} for endpoint usage",
+                2 * count,
+                f"{count} serving + {count} during a blue/green update",
+            )
+        )
     return needs
 
 
@@ -295,18 +339,28 @@ def check_quotas(quotas_client: Any, needs: Iterable[QuotaNeed], region: str) ->
             checks.append(_unavailable(name, error, "servicequotas:ListServiceQuotas"))
             continue
         if found is None:
-            checks.append(Check(name, FAILED, f"no such quota in {region}: the instance type is not offered there",
-                                "choose an instance type SageMaker offers in this region (cdk.json mlops.training / "
-                                "mlops.serving instanceType)"))
+            checks.append(
+                Check(
+                    name,
+                    FAILED,
+                    f"no such quota in {region}: the instance type is not offered there",
+                    "choose an instance type SageMaker offers in this region (cdk.json mlops.training / "
+                    "mlops.serving instanceType)",
+                )
+            )
             continue
         value, code = found
         detail = f"{value:g} >= {need.needed} needed ({need.why})"
         if value < need.needed:
-            checks.append(Check(
-                name, FAILED, detail.replace(">=", "<"),
-                f"aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code {code} "
-                f"--desired-value {need.needed} --region {region}",
-            ))
+            checks.append(
+                Check(
+                    name,
+                    FAILED,
+                    detail.replace(">=", "<"),
+                    f"aws service-quotas request-service-quota-increase --service-code sagemaker --quota-code {code} "
+                    f"--desired-value {need.needed} --region {region}",
+                )
+            )
         else:
             checks.append(Check(name, OK, detail))
     return checks
@@ -326,8 +380,9 @@ def _quota_table(client: Any, operation: str) -> dict[str, tuple[float, str]]:
 
 
 # -- OIDC deploy role --------------------------------------------------------------------------------
-def check_deploy_role(clients: ClientFactory, facts: StageFacts, placement: Placement,
-                      role_name: str | None, *, stage: str | None = None) -> Check:
+def check_deploy_role(
+    clients: ClientFactory, facts: StageFacts, placement: Placement, role_name: str | None, *, stage: str | None = None
+) -> Check:
     """The role CI assumes through OIDC exists and trusts a web identity provider.
 
     A stage's role is ``infra/bootstrap``'s (``<prefix>-github-deploy``); the default stage has none
@@ -336,8 +391,10 @@ def check_deploy_role(clients: ClientFactory, facts: StageFacts, placement: Plac
     """
     name = "OIDC deploy role"
     if stage is not None:
-        deploy_fix = (f'npx cdk deploy --app "python -m infra.bootstrap" -c stage={stage} '
-                      "-c githubRepository=OWNER/REPO (with administrator credentials)")
+        deploy_fix = (
+            f'npx cdk deploy --app "python -m infra.bootstrap" -c stage={stage} '
+            "-c githubRepository=OWNER/REPO (with administrator credentials)"
+        )
     elif facts.deploy_roles:
         deploy_fix = f"npx cdk deploy {facts.deploy_roles[0].stack} (with credentials that may create IAM roles)"
     else:
@@ -348,8 +405,12 @@ def check_deploy_role(clients: ClientFactory, facts: StageFacts, placement: Plac
         return _unavailable(name, error, "cloudformation:DescribeStackResource")
     if role_name is None:
         if stage is None and not facts.deploy_roles:
-            return Check(name, NOT_APPLICABLE, "the default stage deploys with your own credentials; a stage's CI "
-                                               "deploys through its OIDC role (--stage NAME)")
+            return Check(
+                name,
+                NOT_APPLICABLE,
+                "the default stage deploys with your own credentials; a stage's CI "
+                "deploys through its OIDC role (--stage NAME)",
+            )
         return Check(name, FAILED, "no deploy role: the app defines none and the stage names none", deploy_fix)
     try:
         role = clients.client("iam", region_name=placement.region).get_role(RoleName=role_name)["Role"]
@@ -360,8 +421,12 @@ def check_deploy_role(clients: ClientFactory, facts: StageFacts, placement: Plac
     except BotoCoreError as error:
         return _unavailable(name, error, "iam:GetRole")
     if not _trusts_web_identity(role.get("AssumeRolePolicyDocument")):
-        return Check(name, FAILED, f"{role['Arn']} does not trust a web identity (OIDC) provider",
-                     "give it a trust policy with sts:AssumeRoleWithWebIdentity for the CI's OIDC provider")
+        return Check(
+            name,
+            FAILED,
+            f"{role['Arn']} does not trust a web identity (OIDC) provider",
+            "give it a trust policy with sts:AssumeRoleWithWebIdentity for the CI's OIDC provider",
+        )
     return Check(name, OK, str(role["Arn"]))
 
 
@@ -400,8 +465,7 @@ def format_checks(checks: list[Check], *, stage: str, region: str | None, accoun
     where = f"account {account}" if account else "account unknown"
     region = region or "no region"
     width = max([len(check.name) for check in checks] + [5])
-    lines = [f"Preflight of stage {stage!r} in {region} ({where})", "",
-             f"{'check':<{width}}  {'result':<12}  detail"]
+    lines = [f"Preflight of stage {stage!r} in {region} ({where})", "", f"{'check':<{width}}  {'result':<12}  detail"]
     for check in checks:
         lines.append(f"{check.name:<{width}}  {check.status:<12}  {check.detail}")
         if check.fix and not check.ok:

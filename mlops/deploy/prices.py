@@ -56,8 +56,10 @@ class RegionPrices:
 
     def gb_second(self, architecture: str) -> float:
         if architecture not in self.lambda_gb_second:
-            raise PriceError(f"{self.region}: no Lambda price for architecture {architecture!r} "
-                             f"(regions.{self.region}.lambda.gbSecond in {DEFAULT_PRICES.name})")
+            raise PriceError(
+                f"{self.region}: no Lambda price for architecture {architecture!r} "
+                f"(regions.{self.region}.lambda.gbSecond in {DEFAULT_PRICES.name})"
+            )
         return self.lambda_gb_second[architecture]
 
     def _instance(self, table: Mapping[str, float], instance_type: str, use: str, key: str) -> float:
@@ -81,8 +83,10 @@ class PriceBook:
 
     def region(self, name: str) -> RegionPrices:
         if name not in self.regions:
-            raise PriceError(f"no prices for region {name!r} in {DEFAULT_PRICES.name}; priced regions: "
-                             f"{', '.join(sorted(self.regions))}")
+            raise PriceError(
+                f"no prices for region {name!r} in {DEFAULT_PRICES.name}; priced regions: "
+                f"{', '.join(sorted(self.regions))}"
+            )
         return self.regions[name]
 
 

@@ -79,7 +79,10 @@ def synthesize(outdir: Path, *, context: dict[str, Any] | None = None, root: Pat
     env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
     process = subprocess.run(  # noqa: S603 - our own CDK app
         [sys.executable, "-c", _SYNTH_SCRIPT, str(root), json.dumps(context or {}), str(outdir)],
-        cwd=root, env=env, capture_output=True, text=True,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if process.returncode != 0:
         lines = (process.stderr or process.stdout).strip().splitlines()
@@ -96,21 +99,25 @@ def read_assembly(directory: Path) -> CloudAssembly:
     for artifact_id in TopologicalSorter(graph).static_order():
         artifact = artifacts[artifact_id]
         properties = artifact["properties"]
-        stacks.append(StackArtifact(
-            name=properties.get("stackName", artifact_id),
-            template=json.loads((directory / properties["templateFile"]).read_text()),
-            depends_on=tuple(graph[artifact_id]),
-        ))
+        stacks.append(
+            StackArtifact(
+                name=properties.get("stackName", artifact_id),
+                template=json.loads((directory / properties["templateFile"]).read_text()),
+                depends_on=tuple(graph[artifact_id]),
+            )
+        )
     for artifact in artifacts.values():
         if artifact.get("type") != "cdk:asset-manifest":
             continue
         asset_manifest = json.loads((directory / artifact["properties"]["file"]).read_text())
         for entry in asset_manifest.get("files", {}).values():
             for destination in entry["destinations"].values():
-                assets.append(FileAsset(
-                    source=directory / entry["source"]["path"],
-                    packaging=entry["source"].get("packaging", "file"),
-                    bucket=destination["bucketName"],
-                    key=destination["objectKey"],
-                ))
+                assets.append(
+                    FileAsset(
+                        source=directory / entry["source"]["path"],
+                        packaging=entry["source"].get("packaging", "file"),
+                        bucket=destination["bucketName"],
+                        key=destination["objectKey"],
+                    )
+                )
     return CloudAssembly(directory=directory, stacks=tuple(stacks), assets=tuple(assets))

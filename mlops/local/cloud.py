@@ -39,8 +39,9 @@ _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 class LocalCloud:
     """An embedded AWS account that runs what is deployed into it."""
 
-    def __init__(self, work_dir: Path | None = None, *, server_port: int | None = None,
-                 echo_lambda_logs: bool = False) -> None:
+    def __init__(
+        self, work_dir: Path | None = None, *, server_port: int | None = None, echo_lambda_logs: bool = False
+    ) -> None:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="mlops-local-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -125,8 +126,14 @@ class LocalCloud:
         self.events.fire_schedule(rule_name)
         self.events.drain()
 
-    def wait_for_execution(self, execution_arn: str, *, timeout: float = 1800.0, poll: float = 0.2,
-                           on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def wait_for_execution(
+        self,
+        execution_arn: str,
+        *,
+        timeout: float = 1800.0,
+        poll: float = 0.2,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Block until an execution ends, handing each new history event to `on_event`."""
         sfn = self.client("stepfunctions")
         seen = 0

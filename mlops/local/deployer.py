@@ -50,8 +50,11 @@ class Deployment:
 
 
 def _substitute(text: str) -> str:
-    return (text.replace("${AWS::AccountId}", ACCOUNT_ID).replace("${AWS::Region}", REGION)
-            .replace("${AWS::Partition}", "aws"))
+    return (
+        text.replace("${AWS::AccountId}", ACCOUNT_ID)
+        .replace("${AWS::Region}", REGION)
+        .replace("${AWS::Partition}", "aws")
+    )
 
 
 def zip_directory(directory: Path) -> bytes:
@@ -98,7 +101,10 @@ def _create_stack(cloudformation: Any, name: str, template: dict[str, Any]) -> d
     described = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     if described["StackStatus"] != "CREATE_COMPLETE":
         events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
-        failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
-                  for e in events if e.get("ResourceStatus", "").endswith("FAILED")]
+        failed = [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+            for e in events
+            if e.get("ResourceStatus", "").endswith("FAILED")
+        ]
         raise DeployError(f"stack {name} ended {described['StackStatus']}: {'; '.join(failed) or 'no reason given'}")
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}

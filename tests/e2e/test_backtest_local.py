@@ -22,10 +22,19 @@ def backtest(tmp_path_factory):
     data, schema = generator.write_stream(directory / "data", 3_000)
     out = io.StringIO()
     result = run_backtest(
-        BacktestOptions(data=data, schema=schema, initial_fraction=0.4, window_rows=600, policy="never,every",
-                        jobs=2, json_path=directory / "backtest.json", plot_path=directory / "accuracy.png",
-                        quiet=True),
-        stdout=out, stderr=io.StringIO(),
+        BacktestOptions(
+            data=data,
+            schema=schema,
+            initial_fraction=0.4,
+            window_rows=600,
+            policy="never,every",
+            jobs=2,
+            json_path=directory / "backtest.json",
+            plot_path=directory / "accuracy.png",
+            quiet=True,
+        ),
+        stdout=out,
+        stderr=io.StringIO(),
     )
     return result, directory, out.getvalue()
 

@@ -29,7 +29,6 @@ __all__ = ["PROJECT_ROOT", "UNITS", "Synthesized", "render", "synthesize"]
 UNITS = ("data", "pipeline", "monitoring")
 
 
-
 def render(value: Any) -> str:
     """A CloudFormation string value with intrinsics replaced by ``<...>`` placeholders."""
     if isinstance(value, str):
@@ -37,7 +36,7 @@ def render(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, dict) and len(value) == 1:
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Fn::Join":
             delimiter, parts = argument
             return delimiter.join(render(part) for part in parts)

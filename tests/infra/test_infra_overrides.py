@@ -58,7 +58,8 @@ def test_schedule_override_reaches_the_rule(overridden: Synthesized) -> None:
     rules = overridden.resources("monitoring", "AWS::Events::Rule").values()
     schedules = {
         render(r["Properties"]["Targets"][0]["Arn"]).split(".")[0]: r["Properties"]["ScheduleExpression"]
-        for r in rules if "ScheduleExpression" in r["Properties"]
+        for r in rules
+        if "ScheduleExpression" in r["Properties"]
     }
     (drift,) = [expression for target, expression in schedules.items() if "DriftFunction" in target]
     assert drift == "rate(15 minutes)"

@@ -15,25 +15,54 @@ from infra.dataset import read_dataset_facts
 # docs/ARCHITECTURE.md "Lambda functions": the environment each handler reads.
 CONTRACT_ENV = {
     "trigger": {
-        "STATE_MACHINE_ARN", "UPLOAD_PREFIX", "CURATED_BUCKET", "ARTIFACTS_BUCKET", "DATASET_NAME",
-        "RETRAIN_COOLDOWN_SECONDS", "DRIFT_ALARM_NAME", "QUALITY_ALARM_NAME", "RETRAIN_ON_ALARM",
+        "STATE_MACHINE_ARN",
+        "UPLOAD_PREFIX",
+        "CURATED_BUCKET",
+        "ARTIFACTS_BUCKET",
+        "DATASET_NAME",
+        "RETRAIN_COOLDOWN_SECONDS",
+        "DRIFT_ALARM_NAME",
+        "QUALITY_ALARM_NAME",
+        "RETRAIN_ON_ALARM",
     },
     "validate": {"SCHEMA_PATH", "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME"},
     "champion": {"MODEL_PACKAGE_GROUP", "ENDPOINT_NAME"},
     "plan": {
-        "CURATED_BUCKET", "ARTIFACTS_BUCKET", "DATASET_NAME", "TRAINING_WINDOW_MODE", "TRAINING_WINDOW_VALUE",
+        "CURATED_BUCKET",
+        "ARTIFACTS_BUCKET",
+        "DATASET_NAME",
+        "TRAINING_WINDOW_MODE",
+        "TRAINING_WINDOW_VALUE",
         "RETRAIN_ON_UPLOAD",
     },
     "evaluate": {"ARTIFACTS_BUCKET", "GATE_PRIMARY_METRIC", "GATE_THRESHOLDS", "GATE_MIN_IMPROVEMENT"},
     "register": {"MODEL_PACKAGE_GROUP", "INFERENCE_IMAGE_URI", "CODE_VERSION"},
     "drift": {
-        "ENDPOINT_NAME", "ARTIFACTS_BUCKET", "CAPTURE_PREFIX", "METRIC_NAMESPACE", "MODEL_NAME",
-        "DRIFT_WINDOW_MINUTES", "DRIFT_MIN_RECORDS", "DRIFT_ALPHA", "DRIFT_MIN_PSI", "DRIFT_MIN_KS",
+        "ENDPOINT_NAME",
+        "ARTIFACTS_BUCKET",
+        "CAPTURE_PREFIX",
+        "METRIC_NAMESPACE",
+        "MODEL_NAME",
+        "DRIFT_WINDOW_MINUTES",
+        "DRIFT_MIN_RECORDS",
+        "DRIFT_ALPHA",
+        "DRIFT_MIN_PSI",
+        "DRIFT_MIN_KS",
     },
     "groundtruth": {
-        "ARTIFACTS_BUCKET", "CAPTURE_PREFIX", "ENDPOINT_NAME", "INCOMING_BUCKET", "FEEDBACK_PREFIX",
-        "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME", "GROUND_TRUTH_LOOKBACK_HOURS", "QUALITY_METRIC",
-        "QUALITY_MIN_LABELS", "QUALITY_METRIC_NAMESPACE", "MODEL_NAME",
+        "ARTIFACTS_BUCKET",
+        "CAPTURE_PREFIX",
+        "ENDPOINT_NAME",
+        "INCOMING_BUCKET",
+        "FEEDBACK_PREFIX",
+        "CURATED_BUCKET",
+        "QUARANTINE_BUCKET",
+        "DATASET_NAME",
+        "GROUND_TRUTH_LOOKBACK_HOURS",
+        "QUALITY_METRIC",
+        "QUALITY_MIN_LABELS",
+        "QUALITY_METRIC_NAMESPACE",
+        "MODEL_NAME",
     },
 }
 COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "SCHEMA_PATH"}
@@ -164,11 +193,31 @@ def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> No
     states = definition["States"]
     assert definition["StartAt"] == "Validate"
     expected = {
-        "Validate", "ResolveChampion", "PlanTraining", "Train?", "NotRetrained", "HasChampion?",
-        "TrainWithChampion", "Train", "Evaluate", "Register",
-        "Approved?", "NotifyRejected", "ModelRejected", "CreateModel", "CreateEndpointConfig", "EndpointExists?",
-        "UpdateEndpoint", "CreateEndpoint", "DescribeEndpoint", "EndpointInService?", "WaitForEndpoint",
-        "Deployed", "DeployFailed", "NotifyFailure", "PipelineFailed",
+        "Validate",
+        "ResolveChampion",
+        "PlanTraining",
+        "Train?",
+        "NotRetrained",
+        "HasChampion?",
+        "TrainWithChampion",
+        "Train",
+        "Evaluate",
+        "Register",
+        "Approved?",
+        "NotifyRejected",
+        "ModelRejected",
+        "CreateModel",
+        "CreateEndpointConfig",
+        "EndpointExists?",
+        "UpdateEndpoint",
+        "CreateEndpoint",
+        "DescribeEndpoint",
+        "EndpointInService?",
+        "WaitForEndpoint",
+        "Deployed",
+        "DeployFailed",
+        "NotifyFailure",
+        "PipelineFailed",
     }
     assert expected <= set(states)
     assert states["ModelRejected"]["Type"] == "Succeed"
@@ -213,7 +262,10 @@ def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
 
     paths = {path for state in choices.values() for rule in state["Choices"] for path in variables(rule)}
     contract = {
-        "$.plan.train", "$.champion.found", "$.evaluation.approved", "$.champion.endpointExists",
+        "$.plan.train",
+        "$.champion.found",
+        "$.evaluation.approved",
+        "$.champion.endpointExists",
         "$.endpoint.EndpointStatus",
     }
     assert contract <= paths
@@ -240,7 +292,10 @@ def test_training_jobs_run_synchronously_in_script_mode(
     parameters = state["Parameters"]
     assert parameters["TrainingJobName.$"] == "States.Format('train-{}', $$.Execution.Name)"
     assert parameters["AlgorithmSpecification"]["TrainingImage"].endswith(".trainingImage>")
-    assert parameters["OutputDataConfig"]["S3OutputPath"] == "s3://mlops-artifacts-<AWS::AccountId>-<AWS::Region>/training/"
+    assert (
+        parameters["OutputDataConfig"]["S3OutputPath"]
+        == "s3://mlops-artifacts-<AWS::AccountId>-<AWS::Region>/training/"
+    )
     hyperparameters = parameters["HyperParameters"]
     assert json.loads(hyperparameters["sagemaker_program"]) == "pipelines/train.py"
     assert hyperparameters["sagemaker_submit_directory"].startswith("s3://cdk-")
@@ -264,7 +319,9 @@ def test_training_jobs_run_synchronously_in_script_mode(
 def test_lambda_tasks_pass_plain_payloads(definition: dict[str, Any]) -> None:
     states = definition["States"]
     for name, result_path in {
-        "Validate": "$.validation", "ResolveChampion": "$.champion", "Evaluate": "$.evaluation",
+        "Validate": "$.validation",
+        "ResolveChampion": "$.champion",
+        "Evaluate": "$.evaluation",
         "Register": "$.registration",
     }.items():
         # payload_response_only: the function ARN itself is the resource, the result is the plain dict.
@@ -356,7 +413,8 @@ def test_alarm_state_change_starts_a_retraining(synthesized: Synthesized, alarm:
         if resource["Properties"].get("AlarmName") == name
     ]
     alarm_rules = [
-        r for r in _rules(synthesized, "monitoring")
+        r
+        for r in _rules(synthesized, "monitoring")
         if r.get("EventPattern", {}).get("resources") == [{"Fn::GetAtt": [alarm_id, "Arn"]}]
     ]
     (alarm_rule,) = alarm_rules
@@ -377,7 +435,8 @@ def _schedule_minutes(rule: dict[str, Any]) -> int:
 def test_drift_check_and_recheck_run_on_their_configured_schedules(synthesized: Synthesized) -> None:
     schedules = {
         render(rule["Targets"][0]["Arn"]).split(".")[0]: rule
-        for rule in _rules(synthesized, "monitoring") if "ScheduleExpression" in rule
+        for rule in _rules(synthesized, "monitoring")
+        if "ScheduleExpression" in rule
     }
     (drift,) = [rule for target, rule in schedules.items() if "DriftFunction" in target]
     assert _schedule_minutes(drift) == synthesized.config.drift.schedule_minutes
@@ -388,10 +447,7 @@ def test_drift_check_and_recheck_run_on_their_configured_schedules(synthesized: 
 
 
 def test_ground_truth_files_wake_the_ground_truth_function(synthesized: Synthesized) -> None:
-    (rule,) = [
-        r for r in _rules(synthesized, "monitoring")
-        if r.get("EventPattern", {}).get("source") == ["aws.s3"]
-    ]
+    (rule,) = [r for r in _rules(synthesized, "monitoring") if r.get("EventPattern", {}).get("source") == ["aws.s3"]]
     pattern = rule["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert [render(n) for n in pattern["detail"]["bucket"]["name"]] == ["mlops-incoming-<AWS::AccountId>-<AWS::Region>"]
@@ -421,7 +477,10 @@ def test_buckets_are_private_encrypted_versioned_logged_and_retained(synthesized
         (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
         assert properties["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
         }
         if logical_id != logs_id:
             assert properties["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
@@ -546,7 +605,8 @@ def test_pass_role_is_scoped_to_the_sagemaker_role(synthesized: Synthesized) -> 
 
 def test_sagemaker_role_reads_and_writes_only_its_prefixes(synthesized: Synthesized) -> None:
     (policy,) = [
-        p for logical_id, p in synthesized.resources("pipeline", "AWS::IAM::Policy").items()
+        p
+        for logical_id, p in synthesized.resources("pipeline", "AWS::IAM::Policy").items()
         if logical_id.startswith("SageMakerExecution")
     ]
     grants = {}
@@ -566,9 +626,7 @@ def test_custom_endpoint_config_state_has_its_own_grant(synthesized: Synthesized
     statements = [
         s for where, s in _statements(synthesized) if where.startswith("pipeline/PipelineStateMachineRoleDefaultPolicy")
     ]
-    granted = [
-        render(s["Resource"]) for s in statements if "sagemaker:CreateEndpointConfig" in _as_list(s["Action"])
-    ]
+    granted = [render(s["Resource"]) for s in statements if "sagemaker:CreateEndpointConfig" in _as_list(s["Action"])]
     assert granted == ["arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint-config/config-*"]
 
 
@@ -647,8 +705,17 @@ def test_dashboard_shows_drift_per_feature_runs_and_serving(synthesized: Synthes
     for feature in read_dataset_facts(synthesized.config.schema_path(PROJECT_ROOT)).features:
         assert json.dumps(feature)[1:-1] in body, feature
     for needle in (
-        "FeaturePSI", "DriftDetected", "ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
-        "Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "AllTraffic", "AWS/SageMaker", "AWS/States",
+        "FeaturePSI",
+        "DriftDetected",
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+        "Invocations",
+        "Invocation4XXErrors",
+        "Invocation5XXErrors",
+        "AllTraffic",
+        "AWS/SageMaker",
+        "AWS/States",
     ):
         assert needle in body, needle
 
@@ -674,16 +741,29 @@ def test_images_are_mapped_per_region(synthesized: Synthesized) -> None:
         (
             "pipeline",
             {
-                "StateMachineArn", "NotificationsTopicArn", "ModelPackageGroupName", "EndpointName",
-                "TriggerFunctionName", "ValidateFunctionName", "ChampionFunctionName", "EvaluateFunctionName",
-                "RegisterFunctionName", "SageMakerRoleArn", "PlanFunctionName",
+                "StateMachineArn",
+                "NotificationsTopicArn",
+                "ModelPackageGroupName",
+                "EndpointName",
+                "TriggerFunctionName",
+                "ValidateFunctionName",
+                "ChampionFunctionName",
+                "EvaluateFunctionName",
+                "RegisterFunctionName",
+                "SageMakerRoleArn",
+                "PlanFunctionName",
             },
         ),
         (
             "monitoring",
             {
-                "DriftFunctionName", "DriftAlarmName", "DashboardName", "GroundTruthFunctionName",
-                "GroundTruthRuleName", "QualityAlarmName", "RecheckScheduleRuleName",
+                "DriftFunctionName",
+                "DriftAlarmName",
+                "DashboardName",
+                "GroundTruthFunctionName",
+                "GroundTruthRuleName",
+                "QualityAlarmName",
+                "RecheckScheduleRuleName",
             },
         ),
     ],

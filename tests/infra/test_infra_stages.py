@@ -165,9 +165,22 @@ def test_the_cdk_cli_reports_a_bad_stage_setting_by_name(tmp_path: Path) -> None
     env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true", "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
     env.pop("CDK_CONTEXT_JSON", None)
     completed = subprocess.run(
-        [str(cli), "synth", "--no-notices", "-c", "stage=prod", "-c", f"mlops={json.dumps(value)}",
-         "--output", str(tmp_path / "cdk.out")],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(cli),
+            "synth",
+            "--no-notices",
+            "-c",
+            "stage=prod",
+            "-c",
+            f"mlops={json.dumps(value)}",
+            "--output",
+            str(tmp_path / "cdk.out"),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode != 0
     output = completed.stdout + completed.stderr
@@ -201,8 +214,12 @@ def _evaluate(value: Any, template: dict[str, Any], region: str, account: str) -
     if isinstance(value, dict) and len(value) == 1:
         ((function, argument),) = value.items()
         if function == "Ref" and argument.startswith("AWS::"):
-            return {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws",
-                    "AWS::URLSuffix": "amazonaws.com"}[argument]
+            return {
+                "AWS::Region": region,
+                "AWS::AccountId": account,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }[argument]
         if function == "Fn::FindInMap":
             name, key1, key2 = (_evaluate(part, template, region, account) for part in argument)
             return template["Mappings"][name][key1][key2]
@@ -244,8 +261,11 @@ def test_stage_names_and_environment(staged: StagedApp) -> None:
 def test_stage_overrides_reach_the_resources(staged: StagedApp) -> None:
     functions = staged.functions()
     assert functions["trigger"]["Environment"]["Variables"]["RETRAIN_COOLDOWN_SECONDS"] == str(240 * 60)
-    group = next(r for r in staged.templates["Pipeline"]["Resources"].values()
-                 if r["Type"] == "AWS::SageMaker::ModelPackageGroup")
+    group = next(
+        r
+        for r in staged.templates["Pipeline"]["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    )
     assert group["Properties"]["ModelPackageGroupName"] == "ai4i-failure-prod"
 
 
@@ -265,8 +285,12 @@ def test_each_region_gets_its_own_framework_image(staged: StagedApp) -> None:
         config.training.framework_version, config.training.instance_type, config.serving.instance_type
     )[staged.region]
     register = staged.functions()["register"]
-    image = _evaluate(register["Environment"]["Variables"]["INFERENCE_IMAGE_URI"],
-                      staged.templates["Pipeline"], staged.region, ACCOUNT)
+    image = _evaluate(
+        register["Environment"]["Variables"]["INFERENCE_IMAGE_URI"],
+        staged.templates["Pipeline"],
+        staged.region,
+        ACCOUNT,
+    )
     assert image == row.inference_image
     assert f".dkr.ecr.{staged.region}." in image
 

@@ -45,8 +45,9 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
-def classify_periods(values: list[float | None], threshold: float, comparison: str,
-                     treat_missing: str) -> list[bool | None]:
+def classify_periods(
+    values: list[float | None], threshold: float, comparison: str, treat_missing: str
+) -> list[bool | None]:
     """Breaching (True), not breaching (False) or missing (None) for each period, oldest first."""
     compare = _COMPARISONS[comparison]
     classified: list[bool | None] = []
@@ -58,8 +59,7 @@ def classify_periods(values: list[float | None], threshold: float, comparison: s
     return classified
 
 
-def next_state(classified: list[bool | None], datapoints_to_alarm: int, current: str,
-               treat_missing: str) -> str:
+def next_state(classified: list[bool | None], datapoints_to_alarm: int, current: str, treat_missing: str) -> str:
     """CloudWatch's M-out-of-N decision for one evaluation."""
     present = [c for c in classified if c is not None]
     if sum(1 for c in present if c) >= datapoints_to_alarm:
@@ -91,9 +91,13 @@ class AlarmEvaluator:
         period = int(alarm.period)
         start = now - timedelta(seconds=periods * period)
         datapoints = cloudwatch.get_metric_statistics(
-            Namespace=alarm.namespace, MetricName=alarm.metric_name,
+            Namespace=alarm.namespace,
+            MetricName=alarm.metric_name,
             Dimensions=[{"Name": d.name, "Value": d.value} for d in alarm.dimensions],
-            StartTime=start, EndTime=now + timedelta(seconds=1), Period=period, Statistics=[alarm.statistic],
+            StartTime=start,
+            EndTime=now + timedelta(seconds=1),
+            Period=period,
+            Statistics=[alarm.statistic],
         )["Datapoints"]
         values: list[float | None] = [None] * periods
         for point in datapoints:
@@ -111,11 +115,22 @@ class AlarmEvaluator:
             f"[{', '.join('missing' if v is None else f'{v:g}' for v in values)}] were "
             f"{'' if new_state == 'ALARM' else 'not '}{alarm.comparison_operator} the threshold ({alarm.threshold:g})."
         )
-        reason_data = json.dumps({"version": "1.0", "queryDate": _timestamp(now), "statistic": alarm.statistic,
-                                  "period": period, "recentDatapoints": [v for v in values if v is not None],
-                                  "threshold": alarm.threshold, "evaluatedDatapoints": len(datapoints)})
-        previous = {"value": alarm.state_value, "reason": alarm.state_reason,
-                    "timestamp": _timestamp(alarm.state_updated_timestamp)}
+        reason_data = json.dumps(
+            {
+                "version": "1.0",
+                "queryDate": _timestamp(now),
+                "statistic": alarm.statistic,
+                "period": period,
+                "recentDatapoints": [v for v in values if v is not None],
+                "threshold": alarm.threshold,
+                "evaluatedDatapoints": len(datapoints),
+            }
+        )
+        previous = {
+            "value": alarm.state_value,
+            "reason": alarm.state_reason,
+            "timestamp": _timestamp(alarm.state_updated_timestamp),
+        }
         alarm.update_state(reason, reason_data, new_state)
         transition = Transition(alarm.name, previous["value"], new_state, reason, _timestamp(now))
         self._emit(alarm, previous, now)
@@ -126,40 +141,67 @@ class AlarmEvaluator:
     def _emit(alarm: Any, previous: dict[str, str], now: datetime) -> None:
         detail = {
             "alarmName": alarm.name,
-            "state": {"value": alarm.state_value, "reason": alarm.state_reason,
-                      "reasonData": alarm.state_reason_data, "timestamp": _timestamp(now)},
+            "state": {
+                "value": alarm.state_value,
+                "reason": alarm.state_reason,
+                "reasonData": alarm.state_reason_data,
+                "timestamp": _timestamp(now),
+            },
             "previousState": previous,
             "configuration": {
                 "description": alarm.description or "",
-                "metrics": [{
-                    "id": "m1",
-                    "metricStat": {
-                        "metric": {"namespace": alarm.namespace, "name": alarm.metric_name,
-                                   "dimensions": {d.name: d.value for d in alarm.dimensions}},
-                        "period": int(alarm.period), "stat": alarm.statistic,
-                    },
-                    "returnData": True,
-                }],
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "metricStat": {
+                            "metric": {
+                                "namespace": alarm.namespace,
+                                "name": alarm.metric_name,
+                                "dimensions": {d.name: d.value for d in alarm.dimensions},
+                            },
+                            "period": int(alarm.period),
+                            "stat": alarm.statistic,
+                        },
+                        "returnData": True,
+                    }
+                ],
             },
         }
-        boto3.client("events", region_name=REGION).put_events(Entries=[{
-            "Source": "aws.cloudwatch", "DetailType": "CloudWatch Alarm State Change",
-            "Resources": [alarm.alarm_arn], "Detail": json.dumps(detail), "Time": now,
-        }])
+        boto3.client("events", region_name=REGION).put_events(
+            Entries=[
+                {
+                    "Source": "aws.cloudwatch",
+                    "DetailType": "CloudWatch Alarm State Change",
+                    "Resources": [alarm.alarm_arn],
+                    "Detail": json.dumps(detail),
+                    "Time": now,
+                }
+            ]
+        )
 
     @staticmethod
     def _notify(alarm: Any, previous: str, now: datetime) -> None:
-        actions = {"ALARM": alarm.alarm_actions, "OK": alarm.ok_actions,
-                   "INSUFFICIENT_DATA": alarm.insufficient_data_actions}.get(alarm.state_value) or []
+        actions = {
+            "ALARM": alarm.alarm_actions,
+            "OK": alarm.ok_actions,
+            "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+        }.get(alarm.state_value) or []
         if not alarm.actions_enabled:
             return
         sns = boto3.client("sns", region_name=REGION)
-        message = json.dumps({
-            "AlarmName": alarm.name, "AlarmDescription": alarm.description, "AWSAccountId": ACCOUNT_ID,
-            "NewStateValue": alarm.state_value, "NewStateReason": alarm.state_reason,
-            "StateChangeTime": _timestamp(now), "Region": REGION, "AlarmArn": alarm.alarm_arn,
-            "OldStateValue": previous,
-        })
+        message = json.dumps(
+            {
+                "AlarmName": alarm.name,
+                "AlarmDescription": alarm.description,
+                "AWSAccountId": ACCOUNT_ID,
+                "NewStateValue": alarm.state_value,
+                "NewStateReason": alarm.state_reason,
+                "StateChangeTime": _timestamp(now),
+                "Region": REGION,
+                "AlarmArn": alarm.alarm_arn,
+                "OldStateValue": previous,
+            }
+        )
         for action in actions:
             if action.startswith("arn:aws:sns:"):
                 sns.publish(TopicArn=action, Subject=f'{alarm.state_value}: "{alarm.name}"'[:100], Message=message)

@@ -69,8 +69,9 @@ class _ApiBackedResource:
         return True
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> _ApiBackedResource:
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> _ApiBackedResource:
         return cls.create(resource_name, cloudformation_json.get("Properties", {}), region_name)
 
     @classmethod
@@ -78,14 +79,20 @@ class _ApiBackedResource:
         raise NotImplementedError
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
-                                        cloudformation_json: dict[str, Any], account_id: str,
-                                        region_name: str) -> _ApiBackedResource:
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> _ApiBackedResource:
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
         return None
 
 
@@ -123,8 +130,9 @@ class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
         return cls(alarm.name, {"Arn": alarm.alarm_arn})
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
@@ -165,8 +173,9 @@ class TopicPolicyResource(_ApiBackedResource, CloudFormationModel):
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
         sns = boto3.client("sns", region_name=region)
         for topic in properties["Topics"]:
-            sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy",
-                                     AttributeValue=json.dumps(properties["PolicyDocument"]))
+            sns.set_topic_attributes(
+                TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
+            )
         return cls(name)
 
 
@@ -177,8 +186,9 @@ class QueuePolicyResource(_ApiBackedResource, CloudFormationModel):
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
         sqs = boto3.client("sqs", region_name=region)
         for queue_url in properties["Queues"]:
-            sqs.set_queue_attributes(QueueUrl=queue_url,
-                                     Attributes={"Policy": json.dumps(properties["PolicyDocument"])})
+            sqs.set_queue_attributes(
+                QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+            )
         return cls(name)
 
 
@@ -187,27 +197,31 @@ class EventInvokeConfigResource(_ApiBackedResource, CloudFormationModel):
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
-        request = {key: properties[key] for key in ("FunctionName", "MaximumRetryAttempts",
-                                                    "MaximumEventAgeInSeconds", "DestinationConfig")
-                   if key in properties}
+        request = {
+            key: properties[key]
+            for key in ("FunctionName", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+            if key in properties
+        }
         boto3.client("lambda", region_name=region).put_function_event_invoke_config(**request)
         return cls(name)
 
 
-def _kms_key_with_cloudformation_tags(resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-                                      region_name: str, **kwargs: Any) -> Any:
+def _kms_key_with_cloudformation_tags(
+    resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+) -> Any:
     properties = cloudformation_json.get("Properties", {})
     if properties.get("Tags"):
         properties = {**properties, "Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties["Tags"]]}
         cloudformation_json = {**cloudformation_json, "Properties": properties}
-    return _ORIGINAL_KMS_CREATE.__func__(KmsKey, resource_name, cloudformation_json, account_id, region_name,
-                                         **kwargs)
+    return _ORIGINAL_KMS_CREATE.__func__(KmsKey, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
 
-def _bucket_with_all_properties(resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-                                region_name: str, **kwargs: Any) -> FakeBucket:
-    bucket = _ORIGINAL_BUCKET_CREATE.__func__(FakeBucket, resource_name, cloudformation_json, account_id,
-                                              region_name, **kwargs)
+def _bucket_with_all_properties(
+    resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+) -> FakeBucket:
+    bucket = _ORIGINAL_BUCKET_CREATE.__func__(
+        FakeBucket, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    )
     properties = cloudformation_json.get("Properties", {})
     backend = s3_backends[account_id]["aws"]
     status = properties.get("VersioningConfiguration", {}).get("Status")

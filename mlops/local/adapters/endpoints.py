@@ -80,8 +80,16 @@ class EndpointServer:
         return endpoint.arn
 
     # -- InvokeEndpoint -------------------------------------------------------------------------
-    def invoke(self, account_id: str, region: str, endpoint_name: str, body: bytes,
-               content_type: str, accept: str, inference_id: str | None = None) -> tuple[int, dict[str, str], str]:
+    def invoke(
+        self,
+        account_id: str,
+        region: str,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        inference_id: str | None = None,
+    ) -> tuple[int, dict[str, str], str]:
         backend = sagemaker_backends[account_id][region]
         endpoint = backend.endpoints.get(endpoint_name)
         if endpoint is None or endpoint.endpoint_status != "InService":
@@ -104,8 +112,16 @@ class EndpointServer:
         self.invocations += 1
         if isinstance(response_body, bytes):
             response_body = response_body.decode("utf-8")
-        self._capture(endpoint_name, variant["VariantName"], config.data_capture_config, body,
-                      content_type, response_body, response_type, inference_id)
+        self._capture(
+            endpoint_name,
+            variant["VariantName"],
+            config.data_capture_config,
+            body,
+            content_type,
+            response_body,
+            response_type,
+            inference_id,
+        )
         headers = {"Content-Type": response_type, "x-Amzn-Invoked-Production-Variant": variant["VariantName"]}
         return 200, headers, response_body
 
@@ -117,8 +133,10 @@ class EndpointServer:
             s3 = boto3.client("s3", region_name=REGION)
             model_root = Path(tempfile.mkdtemp(prefix=f"model-{model_name}-", dir=self._work_dir))
             model_dir, code_dir = model_root / "model", model_root / "code"
-            for uri, target in ((container["ModelDataUrl"], model_dir),
-                                (environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir)):
+            for uri, target in (
+                (container["ModelDataUrl"], model_dir),
+                (environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir),
+            ):
                 bucket, key = split_s3_uri(uri)
                 data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 with tarfile.open(fileobj=io.BytesIO(data)) as archive:
@@ -128,9 +146,17 @@ class EndpointServer:
         code_dir, model = self._served[model_name]
         return self._loader.load(code_dir, module_name, owner=f"model:{model_name}"), model
 
-    def _capture(self, endpoint_name: str, variant: str, capture: dict[str, Any] | None, body: bytes,
-                 content_type: str, response_body: str, response_type: str,
-                 inference_id: str | None = None) -> None:
+    def _capture(
+        self,
+        endpoint_name: str,
+        variant: str,
+        capture: dict[str, Any] | None,
+        body: bytes,
+        content_type: str,
+        response_body: str,
+        response_type: str,
+        inference_id: str | None = None,
+    ) -> None:
         if not capture or not capture.get("EnableCapture"):
             return
         if self._random.uniform(0, 100) >= float(capture.get("InitialSamplingPercentage", 100)):
@@ -151,8 +177,15 @@ class EndpointServer:
         record["eventMetadata"] = metadata
         bucket, prefix = split_s3_uri(capture["DestinationS3Uri"])
         key = "/".join(
-            part for part in (prefix.rstrip("/"), endpoint_name, variant, now.strftime("%Y/%m/%d/%H"),
-                              f"{now.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl") if part
+            part
+            for part in (
+                prefix.rstrip("/"),
+                endpoint_name,
+                variant,
+                now.strftime("%Y/%m/%d/%H"),
+                f"{now.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl",
+            )
+            if part
         )
         boto3.client("s3", region_name=REGION).put_object(
             Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8")
@@ -177,8 +210,11 @@ def _publish_logs(endpoint_name: str, variant: str, text: str) -> None:
     with suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
     now = int(datetime.now(UTC).timestamp() * 1000)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now, "message": line} for line in text.splitlines() if line])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now, "message": line} for line in text.splitlines() if line],
+    )
 
 
 def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]) -> dict[str, str]:
@@ -191,8 +227,6 @@ def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]
     else:
         encoding, text = "BASE64", base64.b64encode(data).decode("ascii")
     return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
-
-
 
 
 _ORIGINAL_INVOKE = SageMakerRuntimeResponse.invoke_endpoint
@@ -213,13 +247,20 @@ def install(server: EndpointServer) -> None:
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
         endpoint_name = self.path.split("/")[2]
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
-        return server.invoke(self.current_account, self.region, endpoint_name, body,
-                             self.headers.get("Content-Type", "text/csv"), self.headers.get("Accept", ""),
-                             _header(self.headers, INFERENCE_ID_HEADER))
+        return server.invoke(
+            self.current_account,
+            self.region,
+            endpoint_name,
+            body,
+            self.headers.get("Content-Type", "text/csv"),
+            self.headers.get("Accept", ""),
+            _header(self.headers, INFERENCE_ID_HEADER),
+        )
 
     def update_endpoint(self: SageMakerResponse) -> ActionResult:
-        arn = server.update_endpoint(self.sagemaker_backend, self._get_param("EndpointName"),
-                                     self._get_param("EndpointConfigName"))
+        arn = server.update_endpoint(
+            self.sagemaker_backend, self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
         return ActionResult({"EndpointArn": arn})
 
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint

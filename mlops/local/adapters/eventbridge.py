@@ -91,8 +91,9 @@ class EventDelivery:
         arn = parse_arn(target["Arn"])
         if arn.service == "lambda":
             client = boto3.client("lambda", region_name=REGION)
-            response = client.invoke(FunctionName=target["Arn"], InvocationType="Event",
-                                     Payload=json.dumps(event).encode("utf-8"))
+            response = client.invoke(
+                FunctionName=target["Arn"], InvocationType="Event", Payload=json.dumps(event).encode("utf-8")
+            )
             if response.get("FunctionError"):
                 raise RuntimeError(response["Payload"].read().decode("utf-8"))
         else:
@@ -108,8 +109,11 @@ class EventDelivery:
             return
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.get_queue_url(QueueName=parse_arn(dlq).resource_id)["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event),
-                         MessageAttributes={"ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:1000]}})
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={"ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:1000]}},
+        )
 
     # -- schedules ------------------------------------------------------------------------------
     def fire_schedule(self, rule_name: str) -> None:
@@ -119,9 +123,15 @@ class EventDelivery:
         if not rule.scheduled_expression:
             raise ValueError(f"rule {rule_name} has no schedule")
         event = {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
-            "resources": [rule.arn], "detail": {},
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [rule.arn],
+            "detail": {},
         }
         for target in rule.targets:
             payload = json.loads(target["Input"]) if target.get("Input") else event

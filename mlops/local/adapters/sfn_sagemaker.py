@@ -41,8 +41,15 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 # The actions of the optimised integration (docs: "Create and manage Amazon SageMaker AI jobs").
 SUPPORTED_ACTIONS: Final[set[str]] = {
-    "createtrainingjob", "createmodel", "createendpointconfig", "createendpoint", "updateendpoint",
-    "createtransformjob", "createprocessingjob", "createhyperparametertuningjob", "createlabelingjob",
+    "createtrainingjob",
+    "createmodel",
+    "createendpointconfig",
+    "createendpoint",
+    "updateendpoint",
+    "createtransformjob",
+    "createprocessingjob",
+    "createhyperparametertuningjob",
+    "createlabelingjob",
 }
 _SYNC_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
     # action: (describe call, name parameter, status field)
@@ -103,14 +110,16 @@ class SageMakerIntegration(StateTaskServiceCallback):
             )
         return super()._from_error(env=env, ex=ex)
 
-    def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
-                           state_credentials: Any) -> None:
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
         client = self._client(resource_runtime_part.region, state_credentials)
         response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
         env.stack.append(_jsonable(response))
 
-    def _eval_integration_pattern(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
-                                  state_credentials: Any) -> None:
+    def _eval_integration_pattern(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
         """`.sync`: poll until the job ends (moto's generic version needs a task-token endpoint
         this integration does not have)."""
         resolve = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
@@ -121,12 +130,12 @@ class SageMakerIntegration(StateTaskServiceCallback):
                 return
             time.sleep(_POLL_SECONDS)
 
-    def _build_sync_resolver(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict,
-                             state_credentials: Any) -> Callable[[], Any] | None:
+    def _build_sync_resolver(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> Callable[[], Any] | None:
         action = self.resource.api_action.lower()
         if action not in _SYNC_ACTIONS:
-            return super()._build_sync_resolver(env, resource_runtime_part, normalised_parameters,
-                                                state_credentials)
+            return super()._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
         describe, name_key, status_key = _SYNC_ACTIONS[action]
         env.stack.pop()  # the create call's response; the resolver's result replaces it
         client = self._client(resource_runtime_part.region, state_credentials)

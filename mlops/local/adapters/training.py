@@ -79,7 +79,10 @@ class TrainingJobRunner:
         job.secondary_status = "Starting"
         job.training_end_time = None
         thread = threading.Thread(
-            target=self._run_safely, args=(job,), name=f"training-{job.training_job_name}", daemon=True,
+            target=self._run_safely,
+            args=(job,),
+            name=f"training-{job.training_job_name}",
+            daemon=True,
         )
         self._threads.append(thread)
         thread.start()
@@ -167,7 +170,10 @@ class TrainingJobRunner:
         job.secondary_status = "Training"
         process = subprocess.run(  # noqa: S603 - the job's own script, as SageMaker runs it
             [sys.executable, str(code_dir / program), *arguments],
-            cwd=code_dir, env=env, capture_output=True, text=True,
+            cwd=code_dir,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=float((job.stopping_condition or {}).get("MaxRuntimeInSeconds", 86400)),
         )
         log = process.stdout + process.stderr
@@ -190,7 +196,7 @@ class TrainingJobRunner:
         found = False
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                relative = item["Key"][len(prefix):].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+                relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
                 destination = (target / relative).resolve()
                 if not destination.is_relative_to(target.resolve()):
                     raise ValueError(f"unsafe key {item['Key']!r} in channel {uri}")
@@ -246,7 +252,8 @@ class TrainingJobRunner:
         now = int(datetime.now(UTC).timestamp() * 1000)
         lines = [line for line in text.splitlines() if line.strip()] or ["(no output)"]
         logs.put_log_events(
-            logGroupName=LOG_GROUP, logStreamName=stream,
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
             logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]],
         )
 

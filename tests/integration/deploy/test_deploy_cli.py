@@ -31,9 +31,18 @@ def assembly_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_credentials(monkeypatch, tmp_path):
     """An environment with no AWS credentials anywhere (and no instance metadata to ask)."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -42,23 +51,27 @@ def no_credentials(monkeypatch, tmp_path):
 
 def test_the_default_stage_s_facts_come_from_its_templates(assembly_dir):
     config = json.loads((ROOT / "cdk.json").read_text())["context"]["mlops"]
-    facts = extract_facts(read_assembly(assembly_dir), upload_prefix=config["uploadPrefix"],
-                          labels_prefix=config["groundTruth"]["prefix"])
+    facts = extract_facts(
+        read_assembly(assembly_dir), upload_prefix=config["uploadPrefix"], labels_prefix=config["groundTruth"]["prefix"]
+    )
     names = {f.name for f in facts.functions}
     assert {f"{config['prefix']}-{n}" for n in ("validate", "trigger", "drift", "groundtruth")} <= names
     assert all(f.memory_mb == config["lambda"]["memoryMb"] for f in facts.functions)
     pipeline = facts.pipeline
     assert pipeline.training.instance_type == config["training"]["instanceType"]
     assert [(v.instance_type, v.count) for v in pipeline.endpoint] == [
-        (config["serving"]["instanceType"], config["serving"]["initialInstanceCount"])]
+        (config["serving"]["instanceType"], config["serving"]["initialInstanceCount"])
+    ]
     assert pipeline.capture_percent == config["serving"]["captureSamplingPercentage"]
     assert pipeline.deploy.trains and pipeline.deploy.deploys and pipeline.skip is not None
     assert pipeline.wait_loops and pipeline.wait_loops[0].wait_seconds == config["serving"]["endpointPollSeconds"]
     drift = facts.function(facts.drift_function)
     assert drift.schedule_minutes == (float(config["drift"]["scheduleMinutes"]),)
     assert facts.metrics.drift_per_run == 16  # 5 + PSI of 6 features + KS of 5 numeric ones (AI4I)
-    assert {a.name for a in facts.alarms} >= {f"{config['prefix']}-{config['modelName']}-drift",
-                                              f"{config['prefix']}-{config['modelName']}-quality"}
+    assert {a.name for a in facts.alarms} >= {
+        f"{config['prefix']}-{config['modelName']}-drift",
+        f"{config['prefix']}-{config['modelName']}-quality",
+    }
     assert facts.dashboards >= 1 and facts.bootstrap is not None and facts.bootstrap.version >= 6
     assert "us-east-1" in facts.images and facts.layers
 
@@ -74,8 +87,24 @@ def test_mlops_cost_prints_the_table_for_the_default_stage(assembly_dir, capsys)
 
 
 def test_mlops_cost_takes_the_workload_and_a_region(assembly_dir, capsys):
-    assert main(["cost", "--assembly", str(assembly_dir), "--region", "eu-central-1", "--uploads-per-day", "4",
-                 "--rows", "50000", "--predictions-per-day", "100000"]) == 0
+    assert (
+        main(
+            [
+                "cost",
+                "--assembly",
+                str(assembly_dir),
+                "--region",
+                "eu-central-1",
+                "--uploads-per-day",
+                "4",
+                "--rows",
+                "50000",
+                "--predictions-per-day",
+                "100000",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "in eu-central-1" in out and "4 upload(s)/day of 50,000 rows" in out and "$0.138/instance-h" in out
 
@@ -99,8 +128,10 @@ def test_mlops_preflight_without_credentials_prints_cannot_check_rows(assembly_d
 def test_mlops_preflight_against_the_local_cloud(assembly_dir, capsys):
     with LocalCloud():
         bootstrap()
-        assert main(["preflight", "--assembly", str(assembly_dir), "--region", "us-east-1",
-                     "--role-name", "mlops-deploy"]) == 1
+        assert (
+            main(["preflight", "--assembly", str(assembly_dir), "--region", "us-east-1", "--role-name", "mlops-deploy"])
+            == 1
+        )
     out = capsys.readouterr().out
     assert "(account 123456789012)" in out
     assert next(line for line in out.splitlines() if line.startswith("CDK bootstrap")).split()[2] == "pass"

@@ -29,25 +29,52 @@ from mlops.local.cloud import LocalCloud
 from mlops.local.constants import ACCOUNT_ID, REGION
 from mlops.local.deployer import bootstrap
 
-LAYER = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
-                           f":{ACCOUNT_ID}:layer:Tools:1"]]}
-WEB_IDENTITY = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-    "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"}}]}
+LAYER = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"}, f":{ACCOUNT_ID}:layer:Tools:1"],
+    ]
+}
+WEB_IDENTITY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"},
+        }
+    ],
+}
 
 
 def stage_facts(required_bootstrap: int = 6) -> StageFacts:
     path = PathFacts(states=("A",), lambda_calls={}, sns_publishes=0, trains=True, deploys=True)
     return StageFacts(
-        stacks=("s",), functions=(FunctionFacts("s/Drift", "drift", 512, "x86_64", schedule_minutes=(60.0,)),),
-        pipeline=PipelineFacts(name="p", deploy=path, skip=None, wait_loops=(),
-                               training=InstanceFacts("ml.m5.large", 1), training_volume_gb=10,
-                               endpoint=(InstanceFacts("ml.m5.large", 1),), capture_percent=100,
-                               logs_every_transition=False, traced=False),
-        alarms=(), dashboards=0, kms_keys=0, topics=0,
-        metrics=MetricFacts(drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8,
-                            pipeline_per_execution=2),
-        retrain_on_upload=True, drift_function="s/Drift", drift_window_minutes=60, ground_truth_lookback_hours=24,
+        stacks=("s",),
+        functions=(FunctionFacts("s/Drift", "drift", 512, "x86_64", schedule_minutes=(60.0,)),),
+        pipeline=PipelineFacts(
+            name="p",
+            deploy=path,
+            skip=None,
+            wait_loops=(),
+            training=InstanceFacts("ml.m5.large", 1),
+            training_volume_gb=10,
+            endpoint=(InstanceFacts("ml.m5.large", 1),),
+            capture_percent=100,
+            logs_every_transition=False,
+            traced=False,
+        ),
+        alarms=(),
+        dashboards=0,
+        kms_keys=0,
+        topics=0,
+        metrics=MetricFacts(
+            drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8, pipeline_per_execution=2
+        ),
+        retrain_on_upload=True,
+        drift_function="s/Drift",
+        drift_window_minutes=60,
+        ground_truth_lookback_hours=24,
         image_tag="1.9-0-cpu-py3",
         bootstrap=BootstrapRequirement(required_bootstrap, "/cdk-bootstrap/hnb659fds/version"),
         layers=(LayerRef(stack="s", value=LAYER, functions=("drift",)),),
@@ -62,9 +89,16 @@ class LocalClients:
         self.session = boto3.Session(region_name=REGION)
         self.quotas = self.session.client("service-quotas", region_name=REGION)
         self.stubber = Stubber(self.quotas)
-        self.stubber.add_response("list_service_quotas", {"Quotas": [
-            {"QuotaName": name, "Value": value, "QuotaCode": f"L-{i}", "ServiceCode": "sagemaker"}
-            for i, (name, value) in enumerate(quotas.items())]}, {"ServiceCode": "sagemaker"})
+        self.stubber.add_response(
+            "list_service_quotas",
+            {
+                "Quotas": [
+                    {"QuotaName": name, "Value": value, "QuotaCode": f"L-{i}", "ServiceCode": "sagemaker"}
+                    for i, (name, value) in enumerate(quotas.items())
+                ]
+            },
+            {"ServiceCode": "sagemaker"},
+        )
         self.stubber.activate()
 
     def client(self, service_name: str, region_name: str | None = None):
@@ -87,7 +121,8 @@ def publish_layer() -> str:
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("python/tools.py", "")
     return boto3.client("lambda", region_name=REGION).publish_layer_version(
-        LayerName="Tools", Content={"ZipFile": archive.getvalue()})["LayerVersionArn"]
+        LayerName="Tools", Content={"ZipFile": archive.getvalue()}
+    )["LayerVersionArn"]
 
 
 def test_a_ready_account_passes_every_check(cloud):
@@ -97,8 +132,11 @@ def test_a_ready_account_passes_every_check(cloud):
     result = run_preflight(stage_facts(), LocalClients(ENOUGH), region=REGION, role_name="mlops-deploy")
     assert result.account == ACCOUNT_ID
     assert [(c.name, c.status) for c in result.checks] == [
-        ("CDK bootstrap", OK), ("layer Tools:1", OK), ("framework image", OK),
-        ("quota: ml.m5.large for training job usage", OK), ("quota: ml.m5.large for endpoint usage", OK),
+        ("CDK bootstrap", OK),
+        ("layer Tools:1", OK),
+        ("framework image", OK),
+        ("quota: ml.m5.large for training job usage", OK),
+        ("quota: ml.m5.large for endpoint usage", OK),
         ("OIDC deploy role", OK),
     ], format_checks(result.checks, stage="default", region=REGION, account=result.account)
     assert layer_arn in result.checks[1].detail
@@ -108,8 +146,12 @@ def test_a_ready_account_passes_every_check(cloud):
 
 def test_an_unprepared_account_fails_each_check_with_its_fix(cloud):
     # not bootstrapped, the layer not published, the role missing, the endpoint quota too small
-    result = run_preflight(stage_facts(), LocalClients({**ENOUGH, "ml.m5.large for endpoint usage": 1}),
-                           region=REGION, role_name="mlops-deploy")
+    result = run_preflight(
+        stage_facts(),
+        LocalClients({**ENOUGH, "ml.m5.large for endpoint usage": 1}),
+        region=REGION,
+        role_name="mlops-deploy",
+    )
     checks = {c.name: c for c in result.checks}
     assert checks["CDK bootstrap"].status == FAILED
     assert checks["CDK bootstrap"].fix == f"npx cdk bootstrap aws://{ACCOUNT_ID}/{REGION}"
@@ -123,11 +165,20 @@ def test_an_unprepared_account_fails_each_check_with_its_fix(cloud):
 def test_an_old_bootstrap_and_a_role_without_oidc_trust_fail(cloud):
     bootstrap()  # the local cloud pretends to version 30
     publish_layer()
-    boto3.client("iam").create_role(RoleName="mlops-deploy", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
-    result = run_preflight(stage_facts(required_bootstrap=31), LocalClients(ENOUGH), region=REGION,
-                           role_name="mlops-deploy")
+    boto3.client("iam").create_role(
+        RoleName="mlops-deploy",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
+                ],
+            }
+        ),
+    )
+    result = run_preflight(
+        stage_facts(required_bootstrap=31), LocalClients(ENOUGH), region=REGION, role_name="mlops-deploy"
+    )
     checks = {c.name: c for c in result.checks}
     assert checks["CDK bootstrap"].status == FAILED and "version 30 < 31" in checks["CDK bootstrap"].detail
     assert checks["OIDC deploy role"].status == FAILED and "web identity" in checks["OIDC deploy role"].detail

@@ -84,8 +84,12 @@ def serving(env):
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"config-{JOB}",
         ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": f"model-{JOB}", "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large"}
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"model-{JOB}",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
         ],
     )
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"config-{JOB}")
@@ -130,22 +134,33 @@ def capture_records(rows: list[dict], seed: int = 0) -> tuple[list[str], dict[st
             instances = [{f: (r[f] if f == "Type" else float(r[f])) for f in features} for r in batch]
             data, ctype, enc = json.dumps({"instances": instances}), "application/json", "JSON"
         if style % 2:  # CSV response: probabilities only, the threshold decides the label
-            output = {"observedContentType": "text/csv", "mode": "OUTPUT", "encoding": "CSV",
-                      "data": "".join(f"{p}\n" for p in probabilities)}
+            output = {
+                "observedContentType": "text/csv",
+                "mode": "OUTPUT",
+                "encoding": "CSV",
+                "data": "".join(f"{p}\n" for p in probabilities),
+            }
             predicted = [int(p >= THRESHOLD) for p in probabilities]
         else:  # JSON response: the endpoint's own label (here at 0.5, so it differs from the threshold)
             predicted = [int(p >= 0.5) for p in probabilities]
             pairs = zip(probabilities, predicted, strict=True)
             body = {"predictions": [{"probability": p, "label": y} for p, y in pairs]}
-            output = {"observedContentType": "application/json", "mode": "OUTPUT", "encoding": "JSON",
-                      "data": json.dumps(body)}
+            output = {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "encoding": "JSON",
+                "data": json.dumps(body),
+            }
         record = {
             "captureData": {
                 "endpointInput": {"observedContentType": ctype, "mode": "INPUT", "data": data, "encoding": enc},
                 "endpointOutput": output,
             },
-            "eventMetadata": {"eventId": f"e{len(lines)}", "inferenceId": request,
-                              "inferenceTime": "2026-11-12T17:00:00.123Z"},
+            "eventMetadata": {
+                "eventId": f"e{len(lines)}",
+                "inferenceId": request,
+                "inferenceTime": "2026-11-12T17:00:00.123Z",
+            },
             "eventVersion": "0",
         }
         lines.append(json.dumps(record))
@@ -183,8 +198,13 @@ def event(s3, key: str, body: bytes) -> dict:
         "detail": {
             "version": "0",
             "bucket": {"name": INCOMING},
-            "object": {"key": key, "size": len(body), "etag": response["ETag"].strip('"'),
-                       "version-id": response["VersionId"], "sequencer": "617f08299329d189"},
+            "object": {
+                "key": key,
+                "size": len(body),
+                "etag": response["ETag"].strip('"'),
+                "version-id": response["VersionId"],
+                "sequencer": "617f08299329d189",
+            },
             "request-id": "N4N7GDK58NMKJ12R",
             "requester": "123456789012",
             "source-ip-address": "1.2.3.4",
@@ -237,9 +257,16 @@ def test_labels_join_capture_publish_quality_and_become_a_ground_truth_batch(env
     assert metrics["qualityDrop"] == pytest.approx(REGISTERED["roc_auc"] - metrics["rocAuc"])
 
     # CloudWatch has every figure under the quality namespace, dimension Model
-    for name, key in [("LabelledRecords", "labelledRecords"), ("RocAuc", "rocAuc"), ("Accuracy", "accuracy"),
-                      ("F1", "f1"), ("Precision", "precision"), ("Recall", "recall"),
-                      ("LabelPositiveRate", "labelPositiveRate"), ("QualityDrop", "qualityDrop")]:
+    for name, key in [
+        ("LabelledRecords", "labelledRecords"),
+        ("RocAuc", "rocAuc"),
+        ("Accuracy", "accuracy"),
+        ("F1", "f1"),
+        ("Precision", "precision"),
+        ("Recall", "recall"),
+        ("LabelPositiveRate", "labelPositiveRate"),
+        ("QualityDrop", "qualityDrop"),
+    ]:
         assert metric_maximum(name) == pytest.approx(metrics[key]), name
 
     report = read_json(env, summary["reportUri"])
@@ -284,9 +311,14 @@ def test_a_small_batch_is_quarantined_and_too_few_labels_publish_no_quality_drop
     put_capture(env, lines)
     body = label_file([(i, truth[i][0]["Machine failure"]) for i in truth])
 
-    summary = lambda_handler({"bucket": INCOMING, "key": "ground-truth/few.csv",
-                              "versionId": env.put_object(Bucket=INCOMING, Key="ground-truth/few.csv",
-                                                          Body=body)["VersionId"]}, lambda_context)
+    summary = lambda_handler(
+        {
+            "bucket": INCOMING,
+            "key": "ground-truth/few.csv",
+            "versionId": env.put_object(Bucket=INCOMING, Key="ground-truth/few.csv", Body=body)["VersionId"],
+        },
+        lambda_context,
+    )
 
     assert summary["joined"] == 60
     assert summary["batch"]["status"] == "quarantined" and "min_rows" in summary["batch"]["error"]

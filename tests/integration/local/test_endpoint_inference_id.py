@@ -70,8 +70,12 @@ def cloud(tmp_path_factory):
         sagemaker.create_endpoint_config(
             EndpointConfigName="id-config",
             ProductionVariants=[
-                {"VariantName": "AllTraffic", "ModelName": "id-model", "InitialInstanceCount": 1,
-                 "InstanceType": "ml.m5.large"}
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "id-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
             ],
             DataCaptureConfig={
                 "EnableCapture": True,

@@ -53,7 +53,7 @@ def test_a_model_of_one_regime_fails_on_the_next(stream):
     X, y = _matrix(stream, stream.rows), stream.labels()
     for regime in (0, 1):
         rows = np.flatnonzero(stream.regimes == regime)
-        train, holdout = rows[: len(rows) * 3 // 4], rows[len(rows) * 3 // 4:]
+        train, holdout = rows[: len(rows) * 3 // 4], rows[len(rows) * 3 // 4 :]
         model = HistGradientBoostingClassifier(random_state=0).fit(X[train], y[train])
         fresh = (model.predict(X[holdout]) == y[holdout]).mean()
         after = stream.regimes == regime + 1
@@ -64,7 +64,7 @@ def test_a_model_of_one_regime_fails_on_the_next(stream):
 
 def test_the_temperature_drifts_but_the_label_ignores_it(stream):
     temperature = _matrix(stream, stream.rows)[:, 0]
-    start, end = temperature[: ROWS // 10], temperature[-ROWS // 10:]
+    start, end = temperature[: ROWS // 10], temperature[-ROWS // 10 :]
     assert end.mean() - start.mean() > 2 * start.std()  # a drift any test sees
     labels = stream.labels()
     for regime in range(3):

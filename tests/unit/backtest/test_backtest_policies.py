@@ -12,8 +12,7 @@ from mlops.backtest.policies import (
 )
 from mlops.local.assembly import project_root
 
-BASE = {"retraining": {"cooldownMinutes": 60, "onAlarm": True, "onUpload": True},
-        "drift": {"settleSeconds": 120}}
+BASE = {"retraining": {"cooldownMinutes": 60, "onAlarm": True, "onUpload": True}, "drift": {"settleSeconds": 120}}
 
 
 def test_all_is_the_three_policies_baselines_first():

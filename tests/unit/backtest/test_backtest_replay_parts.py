@@ -9,9 +9,14 @@ from mlops.backtest.plot import _marks
 from mlops.backtest.replay import Deployed, _describe_run, _scores
 
 OUTPUTS = {
-    "IncomingBucketName": "in", "CuratedBucketName": "cur", "ArtifactsBucketName": "art",
-    "StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:p", "EndpointName": "ep",
-    "TriggerFunctionName": "trigger", "DriftScheduleRuleName": "drift-schedule", "DriftAlarmName": "drift-alarm",
+    "IncomingBucketName": "in",
+    "CuratedBucketName": "cur",
+    "ArtifactsBucketName": "art",
+    "StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:p",
+    "EndpointName": "ep",
+    "TriggerFunctionName": "trigger",
+    "DriftScheduleRuleName": "drift-schedule",
+    "DriftAlarmName": "drift-alarm",
 }
 
 
@@ -20,9 +25,18 @@ def test_outputs_of_the_learning_loop_are_optional():
     assert bare.recheck_rule is None and bare.quality_alarm is None and bare.retrain_rules == ()
     assert bare.ground_truth_prefix == "ground-truth/" and bare.upload_prefix == "up/"
     assert bare.alarms == ("drift-alarm",)
-    full = Deployed.from_outputs({**OUTPUTS, "RecheckScheduleRuleName": "recheck", "QualityAlarmName": "q",
-                                  "GroundTruthPrefix": "labels/", "RetrainRuleName": "r1",
-                                  "QualityRetrainRuleName": "r2"}, {}, "d")
+    full = Deployed.from_outputs(
+        {
+            **OUTPUTS,
+            "RecheckScheduleRuleName": "recheck",
+            "QualityAlarmName": "q",
+            "GroundTruthPrefix": "labels/",
+            "RetrainRuleName": "r1",
+            "QualityRetrainRuleName": "r2",
+        },
+        {},
+        "d",
+    )
     assert full.recheck_rule == "recheck" and full.alarms == ("drift-alarm", "q")
     assert full.ground_truth_prefix == "labels/" and full.retrain_rules == ("r1", "r2")
     with pytest.raises(KeyError, match="EndpointName"):
@@ -48,13 +62,24 @@ class _FakeSfn:
 @pytest.mark.parametrize(
     ("status", "states", "output", "expected"),
     [
-        ("SUCCEEDED", ["Validate", "PlanTraining", "NotRetrained"], {"plan": {"skipped": "no_new_data"}},
-         {"outcome": "skipped", "trained": False, "skipped": "no_new_data", "approved": False}),
-        ("SUCCEEDED", ["Train", "Evaluate", "Register", "NotifyRejected", "ModelRejected"],
-         {"registration": {"version": 3}, "evaluation": {"reasons": ["FAIL threshold"]}},
-         {"outcome": "rejected", "trained": True, "version": 3, "approved": False, "gate": ["FAIL threshold"]}),
-        ("SUCCEEDED", ["TrainWithChampion", "CreateModel", "UpdateEndpoint", "Deployed"], {},
-         {"outcome": "deployed", "trained": True, "approved": True}),
+        (
+            "SUCCEEDED",
+            ["Validate", "PlanTraining", "NotRetrained"],
+            {"plan": {"skipped": "no_new_data"}},
+            {"outcome": "skipped", "trained": False, "skipped": "no_new_data", "approved": False},
+        ),
+        (
+            "SUCCEEDED",
+            ["Train", "Evaluate", "Register", "NotifyRejected", "ModelRejected"],
+            {"registration": {"version": 3}, "evaluation": {"reasons": ["FAIL threshold"]}},
+            {"outcome": "rejected", "trained": True, "version": 3, "approved": False, "gate": ["FAIL threshold"]},
+        ),
+        (
+            "SUCCEEDED",
+            ["TrainWithChampion", "CreateModel", "UpdateEndpoint", "Deployed"],
+            {},
+            {"outcome": "deployed", "trained": True, "approved": True},
+        ),
         ("FAILED", ["Validate", "NotifyFailure", "PipelineFailed"], None, {"outcome": "failed", "trained": False}),
     ],
 )

@@ -8,8 +8,13 @@ from mlops.backtest.plot import plot_accuracy
 
 
 def _run(outcome, trained=True, approved=None):
-    return {"name": f"run-{outcome}", "reason": "drift", "trained": trained,
-            "approved": outcome == "deployed" if approved is None else approved, "outcome": outcome}
+    return {
+        "name": f"run-{outcome}",
+        "reason": "drift",
+        "trained": trained,
+        "approved": outcome == "deployed" if approved is None else approved,
+        "outcome": outcome,
+    }
 
 
 def _result(policy="drift"):
@@ -19,15 +24,43 @@ def _result(policy="drift"):
         "trainingJobs": [{"name": "a", "seconds": 2.0}, {"name": "b", "seconds": 3.5}],
         "initial": {"runs": [_run("deployed")]},
         "perWindow": [
-            {"index": 0, "windowStart": "2026-01-05T04:00:00+00:00", "rows": 600, "accuracy": 0.8, "rocAuc": 0.9,
-             "servingVersion": 1, "runs": [], "skips": [{"skipped": "no_new_data"}],
-             "drift": {"verdict": "drift"}, "alarms": {"drift": "ALARM"}},
-            {"index": 1, "windowStart": "2026-01-07T06:00:00+00:00", "rows": 600, "accuracy": 0.6,
-             "rocAuc": math.nan, "servingVersion": 1,
-             "runs": [_run("rejected"), _run("skipped", trained=False)], "skips": [], "drift": None, "alarms": {}},
-            {"index": 2, "windowStart": "2026-01-09T08:00:00+00:00", "rows": 600, "accuracy": 0.7, "rocAuc": 0.7,
-             "servingVersion": 2, "runs": [_run("deployed")], "skips": [], "drift": {"verdict": "absorbed"},
-             "alarms": {"quality": "OK"}, "alarmTransitions": ["quality: OK -> ALARM", "quality: ALARM -> OK"]},
+            {
+                "index": 0,
+                "windowStart": "2026-01-05T04:00:00+00:00",
+                "rows": 600,
+                "accuracy": 0.8,
+                "rocAuc": 0.9,
+                "servingVersion": 1,
+                "runs": [],
+                "skips": [{"skipped": "no_new_data"}],
+                "drift": {"verdict": "drift"},
+                "alarms": {"drift": "ALARM"},
+            },
+            {
+                "index": 1,
+                "windowStart": "2026-01-07T06:00:00+00:00",
+                "rows": 600,
+                "accuracy": 0.6,
+                "rocAuc": math.nan,
+                "servingVersion": 1,
+                "runs": [_run("rejected"), _run("skipped", trained=False)],
+                "skips": [],
+                "drift": None,
+                "alarms": {},
+            },
+            {
+                "index": 2,
+                "windowStart": "2026-01-09T08:00:00+00:00",
+                "rows": 600,
+                "accuracy": 0.7,
+                "rocAuc": 0.7,
+                "servingVersion": 2,
+                "runs": [_run("deployed")],
+                "skips": [],
+                "drift": {"verdict": "absorbed"},
+                "alarms": {"quality": "OK"},
+                "alarmTransitions": ["quality: OK -> ALARM", "quality: ALARM -> OK"],
+            },
         ],
     }
 
@@ -53,8 +86,14 @@ def test_json_document_has_the_issue_shape_and_is_strict_json(tmp_path):
     loaded = json.loads(path.read_text(), parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
     assert loaded["windows"] == 3
     never = loaded["policies"]["never"]
-    for key, kind in (("meanAccuracy", float), ("meanRocAuc", float), ("retrainings", int), ("approved", int),
-                      ("seconds", float), ("perWindow", list)):
+    for key, kind in (
+        ("meanAccuracy", float),
+        ("meanRocAuc", float),
+        ("retrainings", int),
+        ("approved", int),
+        ("seconds", float),
+        ("perWindow", list),
+    ):
         assert isinstance(never[key], kind), key
     assert never["perWindow"][1]["rocAuc"] is None  # NaN is written as null
     assert loaded["policies"]["every"]["error"].startswith("RuntimeError")

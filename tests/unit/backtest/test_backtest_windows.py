@@ -45,14 +45,15 @@ def test_rows_are_sorted_by_the_time_column_stably(schema, data):
     random.Random(1).shuffle(shuffled)
     plan = plan_replay(header, shuffled, schema, window_rows=500)
     assert plan.initial == tuple(rows[: len(plan.initial)])
-    assert plan.windows[1].rows == tuple(rows[len(plan.initial) + 500: len(plan.initial) + 1000])
+    assert plan.windows[1].rows == tuple(rows[len(plan.initial) + 500 : len(plan.initial) + 1000])
 
 
 def test_file_order_keeps_the_order_and_uses_the_schedule(schema, data):
     header, rows = data
     reversed_rows = rows[::-1]
-    plan = plan_replay(header, reversed_rows, schema, file_order=True, window_rows=600, schedule_minutes=60,
-                       request_rows=250)
+    plan = plan_replay(
+        header, reversed_rows, schema, file_order=True, window_rows=600, schedule_minutes=60, request_rows=250
+    )
     assert plan.ordering == "file" and plan.time_column is None
     assert plan.initial[0] == reversed_rows[0]
     assert [w.start for w in plan.windows] == [FILE_ORDER_START + timedelta(hours=i) for i in range(3)]

@@ -67,8 +67,13 @@ def test_row_ids_follow_the_ground_truth_contract():
 
 
 def test_concept_change_labels_follow_the_least_important_other_feature(schema, rows):
-    importance = {"Torque [Nm]": 0.5, "Tool wear [min]": 0.3, "Rotational speed [rpm]": 0.001,
-                  "Air temperature [K]": 0.1, "Process temperature [K]": 0.05}
+    importance = {
+        "Torque [Nm]": 0.5,
+        "Tool wear [min]": 0.3,
+        "Rotational speed [rpm]": 0.001,
+        "Air temperature [K]": 0.1,
+        "Process temperature [K]": 0.05,
+    }
     concept = traffic.plan_concept_change(schema, rows, importance, exclude=("Torque [Nm]",), rate=0.2)
     assert concept.feature == "Rotational speed [rpm]"
     labels = concept.labels(schema, rows)

@@ -76,23 +76,32 @@ ASSUMPTIONS = Assumptions(
 
 
 def hand_facts() -> StageFacts:
-    deploy = PathFacts(states=tuple(f"S{i}" for i in range(10)), lambda_calls={VALIDATE: 1}, sns_publishes=0,
-                       trains=True, deploys=True)
-    skip = PathFacts(states=("S0", "S1", "S2", "Skipped"), lambda_calls={VALIDATE: 1}, sns_publishes=0,
-                     trains=False, deploys=False)
+    deploy = PathFacts(
+        states=tuple(f"S{i}" for i in range(10)), lambda_calls={VALIDATE: 1}, sns_publishes=0, trains=True, deploys=True
+    )
+    skip = PathFacts(
+        states=("S0", "S1", "S2", "Skipped"), lambda_calls={VALIDATE: 1}, sns_publishes=0, trains=False, deploys=False
+    )
     return StageFacts(
         stacks=("p", "m"),
         functions=(
             FunctionFacts(VALIDATE, "validate", 1024, "x86_64", traced=True),
-            FunctionFacts(TRIGGER, "trigger", 512, "x86_64", schedule_minutes=(60.0,), upload_rules=1, alarm_rules=2,
-                          traced=True),
+            FunctionFacts(
+                TRIGGER, "trigger", 512, "x86_64", schedule_minutes=(60.0,), upload_rules=1, alarm_rules=2, traced=True
+            ),
             FunctionFacts(DRIFT, "drift", 2048, "arm64", schedule_minutes=(30.0,), traced=True),
             FunctionFacts(GROUND_TRUTH, "groundtruth", 512, "x86_64", label_rules=1, traced=False),
         ),
         pipeline=PipelineFacts(
-            name="pipeline", deploy=deploy, skip=skip, wait_loops=(WaitLoop(wait_seconds=30, states_per_poll=3),),
-            training=InstanceFacts("ml.m5.large", 1), training_volume_gb=10,
-            endpoint=(InstanceFacts("ml.m5.large", 1),), capture_percent=100, logs_every_transition=True,
+            name="pipeline",
+            deploy=deploy,
+            skip=skip,
+            wait_loops=(WaitLoop(wait_seconds=30, states_per_poll=3),),
+            training=InstanceFacts("ml.m5.large", 1),
+            training_volume_gb=10,
+            endpoint=(InstanceFacts("ml.m5.large", 1),),
+            capture_percent=100,
+            logs_every_transition=True,
             traced=True,
         ),
         alarms=(
@@ -103,8 +112,9 @@ def hand_facts() -> StageFacts:
         dashboards=1,
         kms_keys=1,
         topics=1,
-        metrics=MetricFacts(drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8,
-                            pipeline_per_execution=2),
+        metrics=MetricFacts(
+            drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8, pipeline_per_execution=2
+        ),
         retrain_on_upload=False,  # uploads take the 4-state skip path; only the 4 alarm retrainings train
         drift_function=DRIFT,
         drift_window_minutes=60,
@@ -178,8 +188,14 @@ def test_the_total_and_the_services_match_the_hand_computation(estimate):
     # 82.90 + 8.46 + 1.00 + 0.33 + 0.07 + 0.01 + 0.01 + 0.00
     assert estimate.total == Decimal("92.78")
     assert estimate.by_service() == {
-        "SageMaker": Decimal("82.90"), "CloudWatch": Decimal("8.46"), "KMS": Decimal("1.00"), "S3": Decimal("0.33"),
-        "Lambda": Decimal("0.07"), "Step Functions": Decimal("0.01"), "X-Ray": Decimal("0.01"), "SNS": Decimal("0.00"),
+        "SageMaker": Decimal("82.90"),
+        "CloudWatch": Decimal("8.46"),
+        "KMS": Decimal("1.00"),
+        "S3": Decimal("0.33"),
+        "Lambda": Decimal("0.07"),
+        "Step Functions": Decimal("0.01"),
+        "X-Ray": Decimal("0.01"),
+        "SNS": Decimal("0.00"),
     }
 
 

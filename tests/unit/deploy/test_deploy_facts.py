@@ -35,7 +35,10 @@ def join(*parts):
 REGION, PARTITION = {"Ref": "AWS::Region"}, {"Ref": "AWS::Partition"}
 
 SCHEMA = {
-    "name": "tiny", "problemType": "binary_classification", "target": "y", "positiveLabel": 1,
+    "name": "tiny",
+    "problemType": "binary_classification",
+    "target": "y",
+    "positiveLabel": 1,
     "columns": [
         {"name": "id", "type": "integer", "role": "id"},
         {"name": "a", "type": "float"},
@@ -48,28 +51,55 @@ SCHEMA = {
 DEFINITION = {
     "StartAt": "Validate",
     "States": {
-        "Validate": {"Type": "Task", "Resource": "@Validate", "Next": "Train?",
-                     "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Notify"}]},
-        "Train?": {"Type": "Choice", "Choices": [{"Variable": "$.train", "BooleanEquals": True, "Next": "Train"}],
-                   "Default": "Skipped"},
+        "Validate": {
+            "Type": "Task",
+            "Resource": "@Validate",
+            "Next": "Train?",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Notify"}],
+        },
+        "Train?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.train", "BooleanEquals": True, "Next": "Train"}],
+            "Default": "Skipped",
+        },
         "Skipped": {"Type": "Succeed"},
-        "Train": {"Type": "Task", "Resource": "arn:@Partition:states:::sagemaker:createTrainingJob.sync",
-                  "Parameters": {"ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2,
-                                                    "VolumeSizeInGB": 20}},
-                  "Next": "Evaluate"},
-        "Evaluate": {"Type": "Task", "Resource": "arn:@Partition:states:::lambda:invoke",
-                     "Parameters": {"FunctionName": "@Validate"}, "Next": "Config"},
-        "Config": {"Type": "Task", "Resource": "arn:@Partition:states:::sagemaker:createEndpointConfig",
-                   "Parameters": {"ProductionVariants": [{"InstanceType": "ml.m5.large", "InitialInstanceCount": 3}],
-                                  "DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 50}},
-                   "Next": "Create"},
-        "Create": {"Type": "Task", "Resource": "arn:@Partition:states:::sagemaker:createEndpoint",
-                   "Next": "Describe"},
-        "Describe": {"Type": "Task", "Resource": "arn:@Partition:states:::aws-sdk:sagemaker:describeEndpoint",
-                     "Next": "Ready?"},
-        "Ready?": {"Type": "Choice", "Choices": [{"Variable": "$.s", "StringEquals": "InService", "Next": "Done"},
-                                                 {"Variable": "$.s", "StringEquals": "Failed", "Next": "Broken"}],
-                   "Default": "Wait"},
+        "Train": {
+            "Type": "Task",
+            "Resource": "arn:@Partition:states:::sagemaker:createTrainingJob.sync",
+            "Parameters": {
+                "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 20}
+            },
+            "Next": "Evaluate",
+        },
+        "Evaluate": {
+            "Type": "Task",
+            "Resource": "arn:@Partition:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "@Validate"},
+            "Next": "Config",
+        },
+        "Config": {
+            "Type": "Task",
+            "Resource": "arn:@Partition:states:::sagemaker:createEndpointConfig",
+            "Parameters": {
+                "ProductionVariants": [{"InstanceType": "ml.m5.large", "InitialInstanceCount": 3}],
+                "DataCaptureConfig": {"EnableCapture": True, "InitialSamplingPercentage": 50},
+            },
+            "Next": "Create",
+        },
+        "Create": {"Type": "Task", "Resource": "arn:@Partition:states:::sagemaker:createEndpoint", "Next": "Describe"},
+        "Describe": {
+            "Type": "Task",
+            "Resource": "arn:@Partition:states:::aws-sdk:sagemaker:describeEndpoint",
+            "Next": "Ready?",
+        },
+        "Ready?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.s", "StringEquals": "InService", "Next": "Done"},
+                {"Variable": "$.s", "StringEquals": "Failed", "Next": "Broken"},
+            ],
+            "Default": "Wait",
+        },
         "Wait": {"Type": "Wait", "Seconds": 20, "Next": "Describe"},
         "Done": {"Type": "Succeed"},
         "Broken": {"Type": "Fail"},
@@ -84,41 +114,73 @@ def definition_string() -> dict:
     parts: list = []
     for piece in text.split("@"):
         if piece.startswith("Validate"):
-            parts += [{"Fn::GetAtt": ["ValidateFn", "Arn"]}, piece[len("Validate"):]]
+            parts += [{"Fn::GetAtt": ["ValidateFn", "Arn"]}, piece[len("Validate") :]]
         elif piece.startswith("Partition"):
-            parts += [PARTITION, piece[len("Partition"):]]
+            parts += [PARTITION, piece[len("Partition") :]]
         else:
             parts.append(piece)
     return join(*parts)
 
 
 def function(name: str, env: dict, **extra) -> dict:
-    return {"Type": "AWS::Lambda::Function", "Properties": {
-        "FunctionName": name, "Code": {"S3Bucket": "assets", "S3Key": "code.zip"},
-        "Environment": {"Variables": env}, **extra}}
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": name,
+            "Code": {"S3Bucket": "assets", "S3Key": "code.zip"},
+            "Environment": {"Variables": env},
+            **extra,
+        },
+    }
 
 
 PIPELINE = {
-    "Mappings": {"Images": {
-        "us-east-1": {"trainingImage": "111.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
-                      "inferenceImage": "111.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
-        "eu-west-1": {"trainingImage": "222.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
-                      "inferenceImage": "222.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
-    }, "Layers": {"us-east-1": {"arn": "arn:aws:lambda:us-east-1:333:layer:Mapped:4"}}},
+    "Mappings": {
+        "Images": {
+            "us-east-1": {
+                "trainingImage": "111.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                "inferenceImage": "111.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+            },
+            "eu-west-1": {
+                "trainingImage": "222.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                "inferenceImage": "222.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+            },
+        },
+        "Layers": {"us-east-1": {"arn": "arn:aws:lambda:us-east-1:333:layer:Mapped:4"}},
+    },
     "Resources": {
-        "ValidateFn": function("s-validate", {"RETRAIN_ON_UPLOAD": "false"}, MemorySize=1024,
-                               TracingConfig={"Mode": "Active"},
-                               Layers=[join("arn:", PARTITION, ":lambda:", REGION, ":444:layer:Shared:7"),
-                                       {"Fn::FindInMap": ["Layers", REGION, "arn"]}]),
-        "TriggerFn": function("s-trigger", {}, Architectures=["arm64"],
-                              Layers=[join("arn:", PARTITION, ":lambda:", REGION, ":444:layer:Shared:7")]),
-        "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-            "StateMachineName": "s-pipeline", "DefinitionString": definition_string(),
-            "LoggingConfiguration": {"Level": "ALL", "Destinations": [{"CloudWatchLogsLogGroup": {}}]},
-            "TracingConfiguration": {"Enabled": True}}},
-        "UploadRule": {"Type": "AWS::Events::Rule", "Properties": {
-            "EventPattern": {"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "in/"}]}}},
-            "Targets": [{"Arn": {"Fn::GetAtt": ["TriggerFn", "Arn"]}, "Id": "t"}]}},
+        "ValidateFn": function(
+            "s-validate",
+            {"RETRAIN_ON_UPLOAD": "false"},
+            MemorySize=1024,
+            TracingConfig={"Mode": "Active"},
+            Layers=[
+                join("arn:", PARTITION, ":lambda:", REGION, ":444:layer:Shared:7"),
+                {"Fn::FindInMap": ["Layers", REGION, "arn"]},
+            ],
+        ),
+        "TriggerFn": function(
+            "s-trigger",
+            {},
+            Architectures=["arm64"],
+            Layers=[join("arn:", PARTITION, ":lambda:", REGION, ":444:layer:Shared:7")],
+        ),
+        "Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "s-pipeline",
+                "DefinitionString": definition_string(),
+                "LoggingConfiguration": {"Level": "ALL", "Destinations": [{"CloudWatchLogsLogGroup": {}}]},
+                "TracingConfiguration": {"Enabled": True},
+            },
+        },
+        "UploadRule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventPattern": {"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "in/"}]}}},
+                "Targets": [{"Arn": {"Fn::GetAtt": ["TriggerFn", "Arn"]}, "Id": "t"}],
+            },
+        },
         "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
         "Key": {"Type": "AWS::KMS::Key", "Properties": {}},
     },
@@ -132,33 +194,80 @@ MONITORING = {
     "Resources": {
         "DriftFn": function("s-drift", {"DRIFT_WINDOW_MINUTES": "30"}),
         "LabelsFn": function("s-labels", {"GROUND_TRUTH_LOOKBACK_HOURS": "48"}),
-        "DriftSchedule": {"Type": "AWS::Events::Rule", "Properties": {
-            "ScheduleExpression": "rate(15 minutes)",
-            "Targets": [{"Arn": {"Fn::GetAtt": ["DriftFn", "Arn"]}, "Id": "t"}]}},
-        "Recheck": {"Type": "AWS::Events::Rule", "Properties": {
-            "ScheduleExpression": "rate(2 hours)",
-            "Targets": [{"Arn": {"Fn::ImportValue": "s-pipeline:TriggerArn"}, "Id": "t"}]}},
-        "Disabled": {"Type": "AWS::Events::Rule", "Properties": {
-            "State": "DISABLED", "ScheduleExpression": "rate(1 minute)",
-            "Targets": [{"Arn": {"Fn::GetAtt": ["DriftFn", "Arn"]}, "Id": "t"}]}},
-        "OnAlarm": {"Type": "AWS::Events::Rule", "Properties": {
-            "EventPattern": {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
-            "Targets": [{"Arn": {"Fn::ImportValue": "s-pipeline:TriggerArn"}, "Id": "t"}]}},
-        "OnLabels": {"Type": "AWS::Events::Rule", "Properties": {
-            "EventPattern": {"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "labels/"}]}}},
-            "Targets": [{"Arn": {"Fn::GetAtt": ["LabelsFn", "Arn"]}, "Id": "t"}]}},
-        "Simple": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmName": "s-drift", "Period": 300, "AlarmActions": [{"Fn::ImportValue": "s-pipeline:Topic"}]}},
-        "Math": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Metrics": [
-            {"Id": "a", "MetricStat": {"Period": 10}}, {"Id": "b", "MetricStat": {"Period": 10}},
-            {"Id": "e", "Expression": "a+b"}]}},
+        "DriftSchedule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "ScheduleExpression": "rate(15 minutes)",
+                "Targets": [{"Arn": {"Fn::GetAtt": ["DriftFn", "Arn"]}, "Id": "t"}],
+            },
+        },
+        "Recheck": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "ScheduleExpression": "rate(2 hours)",
+                "Targets": [{"Arn": {"Fn::ImportValue": "s-pipeline:TriggerArn"}, "Id": "t"}],
+            },
+        },
+        "Disabled": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "State": "DISABLED",
+                "ScheduleExpression": "rate(1 minute)",
+                "Targets": [{"Arn": {"Fn::GetAtt": ["DriftFn", "Arn"]}, "Id": "t"}],
+            },
+        },
+        "OnAlarm": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventPattern": {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
+                "Targets": [{"Arn": {"Fn::ImportValue": "s-pipeline:TriggerArn"}, "Id": "t"}],
+            },
+        },
+        "OnLabels": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventPattern": {"source": ["aws.s3"], "detail": {"object": {"key": [{"prefix": "labels/"}]}}},
+                "Targets": [{"Arn": {"Fn::GetAtt": ["LabelsFn", "Arn"]}, "Id": "t"}],
+            },
+        },
+        "Simple": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmName": "s-drift",
+                "Period": 300,
+                "AlarmActions": [{"Fn::ImportValue": "s-pipeline:Topic"}],
+            },
+        },
+        "Math": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "Metrics": [
+                    {"Id": "a", "MetricStat": {"Period": 10}},
+                    {"Id": "b", "MetricStat": {"Period": 10}},
+                    {"Id": "e", "Expression": "a+b"},
+                ]
+            },
+        },
         "Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}},
-        "DeployRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "RoleName": join("deploy-", REGION),
-            "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-                                                        "Principal": {"Federated": "arn"}}]}}},
-        "OtherRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": {"Statement": [{"Action": ["sts:AssumeRole"]}]}}},
+        "DeployRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": join("deploy-", REGION),
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRoleWithWebIdentity",
+                            "Principal": {"Federated": "arn"},
+                        }
+                    ]
+                },
+            },
+        },
+        "OtherRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {"AssumeRolePolicyDocument": {"Statement": [{"Action": ["sts:AssumeRole"]}]}},
+        },
     },
 }
 
@@ -168,13 +277,20 @@ def assembly(tmp_path: Path) -> CloudAssembly:
     code = tmp_path / "asset.code"
     code.mkdir()
     (code / "schema.json").write_text(json.dumps(SCHEMA))
-    manifest = {"artifacts": {
-        "Pipeline": {"type": "aws:cloudformation:stack", "properties": {
-            "requiresBootstrapStackVersion": 6, "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/q/version",
-            "lookupRole": {"requiresBootstrapStackVersion": 8}}},
-        "Pipeline.assets": {"type": "cdk:asset-manifest", "properties": {"requiresBootstrapStackVersion": 21}},
-        "Tree": {"type": "cdk:tree", "properties": {"requiresBootstrapStackVersion": 99}},
-    }}
+    manifest = {
+        "artifacts": {
+            "Pipeline": {
+                "type": "aws:cloudformation:stack",
+                "properties": {
+                    "requiresBootstrapStackVersion": 6,
+                    "bootstrapStackVersionSsmParameter": "/cdk-bootstrap/q/version",
+                    "lookupRole": {"requiresBootstrapStackVersion": 8},
+                },
+            },
+            "Pipeline.assets": {"type": "cdk:asset-manifest", "properties": {"requiresBootstrapStackVersion": 21}},
+            "Tree": {"type": "cdk:tree", "properties": {"requiresBootstrapStackVersion": 99}},
+        }
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return CloudAssembly(
         directory=tmp_path,
@@ -204,15 +320,27 @@ def test_functions_know_their_memory_architecture_and_what_invokes_them(facts):
 
 def test_the_state_machine_s_deploy_and_skip_paths_and_its_wait_loop(facts):
     pipeline = facts.pipeline
-    assert pipeline.deploy.states == ("Validate", "Train?", "Train", "Evaluate", "Config", "Create", "Describe",
-                                      "Ready?", "Done")
+    assert pipeline.deploy.states == (
+        "Validate",
+        "Train?",
+        "Train",
+        "Evaluate",
+        "Config",
+        "Create",
+        "Describe",
+        "Ready?",
+        "Done",
+    )
     # a Lambda task by ARN and one through lambda:invoke both count; Catch edges are not a path
     assert dict(pipeline.deploy.lambda_calls) == {"s-pipeline/ValidateFn": 2}
     assert pipeline.deploy.sns_publishes == 0 and pipeline.deploy.trains and pipeline.deploy.deploys
     assert pipeline.skip is not None and pipeline.skip.states == ("Validate", "Train?", "Skipped")
     assert [(loop.wait_seconds, loop.states_per_poll) for loop in pipeline.wait_loops] == [(20, 3)]
     assert (pipeline.training.instance_type, pipeline.training.count, pipeline.training_volume_gb) == (
-        "ml.m5.xlarge", 2, 20)
+        "ml.m5.xlarge",
+        2,
+        20,
+    )
     assert [(v.instance_type, v.count) for v in pipeline.endpoint] == [("ml.m5.large", 3)]
     assert pipeline.capture_percent == 50 and pipeline.logs_every_transition and pipeline.traced
 
@@ -256,10 +384,18 @@ def test_the_drift_count_is_what_the_drift_function_publishes():
     from functions.drift.publish import drift_metrics
 
     schema = load_schema(ROOT / "schemas" / "ai4i2020.schema.json")
-    features = [{"name": c.name, "psi": 0.1, "ks_statistic": 0.2 if c.is_numeric else None}
-                for c in (*schema.numeric_features, *schema.categorical_features)]
-    report = {"records": 500, "verdict": "drift", "drift_detected": True, "drift_share": 0.5,
-              "prediction_psi": 0.2, "features": features}
+    features = [
+        {"name": c.name, "psi": 0.1, "ks_statistic": 0.2 if c.is_numeric else None}
+        for c in (*schema.numeric_features, *schema.categorical_features)
+    ]
+    report = {
+        "records": 500,
+        "verdict": "drift",
+        "drift_detected": True,
+        "drift_share": 0.5,
+        "prediction_psi": 0.2,
+        "features": features,
+    }
     published = drift_metrics(report, "model", datetime(2026, 1, 1, tzinfo=UTC))
     assert len({(d["MetricName"], json.dumps(d["Dimensions"])) for d in published}) == drift_metrics_per_run(schema)
     assert drift_metrics_per_run(schema) == 16
@@ -282,8 +418,12 @@ def test_resolve_evaluates_the_intrinsics_the_templates_use():
     assert resolve({"Fn::Sub": ["x-${AWS::Region}-${Name}", {"Name": "n"}]}, here) == "x-cn-north-1-n"
     assert resolve({"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]}, here) == "b"
     assert resolve({"Key": [REGION]}, here) == {"Key": ["cn-north-1"]}
-    for unresolvable in ({"Ref": "SomeBucket"}, {"Fn::GetAtt": ["Fn", "Arn"]},
-                         {"Fn::FindInMap": ["M", "eu-west-1", "k"]}, {"Fn::Sub": "${Bucket}"}):
+    for unresolvable in (
+        {"Ref": "SomeBucket"},
+        {"Fn::GetAtt": ["Fn", "Arn"]},
+        {"Fn::FindInMap": ["M", "eu-west-1", "k"]},
+        {"Fn::Sub": "${Bucket}"},
+    ):
         with pytest.raises(Unresolvable):
             resolve(unresolvable, here, mappings)
     with pytest.raises(Unresolvable, match="needs the account"):
@@ -291,8 +431,17 @@ def test_resolve_evaluates_the_intrinsics_the_templates_use():
 
 
 def test_render_leaves_tokens_that_name_their_resource():
-    text = render(join('{"R":"', {"Fn::GetAtt": ["Fn", "Arn"]}, '","T":"', {"Ref": "Topic"}, '","I":"',
-                       {"Fn::FindInMap": ["M", REGION, "k"]}, '"}'))
+    text = render(
+        join(
+            '{"R":"',
+            {"Fn::GetAtt": ["Fn", "Arn"]},
+            '","T":"',
+            {"Ref": "Topic"},
+            '","I":"',
+            {"Fn::FindInMap": ["M", REGION, "k"]},
+            '"}',
+        )
+    )
     parsed = json.loads(text)
     assert token_target(parsed["R"]) == "Fn" and token_target(parsed["T"]) == "Topic"
     assert parsed["I"] == "{{Fn::FindInMap}}" and token_target(parsed["I"]) is None

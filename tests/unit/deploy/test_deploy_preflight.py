@@ -43,12 +43,23 @@ from mlops.deploy.template import Placement
 
 REGION = "eu-west-1"
 HERE = Placement(REGION, account="111122223333")
-LAYER = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
-                           ":017000801446:layer:Tools:37"]]}
+LAYER = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"}, ":017000801446:layer:Tools:37"],
+    ]
+}
 LAYER_ARN = "arn:aws:lambda:eu-west-1:017000801446:layer:Tools:37"
-TRUST_DOCUMENT = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-     "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}}]}
+TRUST_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},
+        }
+    ],
+}
 TRUST = quote(json.dumps(TRUST_DOCUMENT))  # IAM's wire format: URL-encoded JSON
 
 
@@ -57,18 +68,36 @@ def make_facts(**changes) -> StageFacts:
     values = dict(
         stacks=("s",),
         functions=(FunctionFacts("s/Drift", "drift", 512, "x86_64", schedule_minutes=(60.0,)),),
-        pipeline=PipelineFacts(name="p", deploy=path, skip=None, wait_loops=(),
-                               training=InstanceFacts("ml.m5.large", 1), training_volume_gb=10,
-                               endpoint=(InstanceFacts("ml.m5.large", 2),), capture_percent=100,
-                               logs_every_transition=False, traced=False),
-        alarms=(), dashboards=0, kms_keys=0, topics=0,
-        metrics=MetricFacts(drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8,
-                            pipeline_per_execution=2),
-        retrain_on_upload=True, drift_function="s/Drift", drift_window_minutes=60, ground_truth_lookback_hours=24,
-        image_tag="1.9-0-cpu-py3", bootstrap=BootstrapRequirement(6, "/cdk-bootstrap/hnb659fds/version"),
+        pipeline=PipelineFacts(
+            name="p",
+            deploy=path,
+            skip=None,
+            wait_loops=(),
+            training=InstanceFacts("ml.m5.large", 1),
+            training_volume_gb=10,
+            endpoint=(InstanceFacts("ml.m5.large", 2),),
+            capture_percent=100,
+            logs_every_transition=False,
+            traced=False,
+        ),
+        alarms=(),
+        dashboards=0,
+        kms_keys=0,
+        topics=0,
+        metrics=MetricFacts(
+            drift_per_run=16, drift_calls_per_run=1, quality_per_label_file=8, pipeline_per_execution=2
+        ),
+        retrain_on_upload=True,
+        drift_function="s/Drift",
+        drift_window_minutes=60,
+        ground_truth_lookback_hours=24,
+        image_tag="1.9-0-cpu-py3",
+        bootstrap=BootstrapRequirement(6, "/cdk-bootstrap/hnb659fds/version"),
         layers=(LayerRef(stack="s", value=LAYER, functions=("drift", "plan")),),
-        images={"us-east-1": {"trainingImage": "x/sagemaker-scikit-learn:1.9-0-cpu-py3"},
-                REGION: {"trainingImage": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.9-0-cpu-py3"}},
+        images={
+            "us-east-1": {"trainingImage": "x/sagemaker-scikit-learn:1.9-0-cpu-py3"},
+            REGION: {"trainingImage": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sklearn:1.9-0-cpu-py3"},
+        },
     )
     return StageFacts(**{**values, **changes})
 
@@ -100,28 +129,40 @@ def test_quota_needs_are_one_training_job_and_twice_the_endpoint_for_blue_green_
 def test_quotas_across_pages_pass_or_fail_with_the_increase_request_to_make():
     quotas = client("service-quotas")
     with Stubber(quotas) as stub:
-        stub.add_response("list_service_quotas", {
-            "Quotas": [quota("ml.m5.large for training job usage", 2, "L-TRAIN")], "NextToken": "t"},
-            {"ServiceCode": "sagemaker"})
-        stub.add_response("list_service_quotas", {"Quotas": [quota("ml.m5.large for endpoint usage", 2, "L-ENDP")]},
-                          {"ServiceCode": "sagemaker", "NextToken": "t"})
+        stub.add_response(
+            "list_service_quotas",
+            {"Quotas": [quota("ml.m5.large for training job usage", 2, "L-TRAIN")], "NextToken": "t"},
+            {"ServiceCode": "sagemaker"},
+        )
+        stub.add_response(
+            "list_service_quotas",
+            {"Quotas": [quota("ml.m5.large for endpoint usage", 2, "L-ENDP")]},
+            {"ServiceCode": "sagemaker", "NextToken": "t"},
+        )
         training, endpoint = check_quotas(quotas, quota_needs(make_facts()), REGION)
         stub.assert_no_pending_responses()
     assert (training.status, training.detail) == (OK, "2 >= 1 needed (one training job at a time)")
     assert endpoint.status == FAILED and endpoint.detail.startswith("2 < 4 needed")
-    assert endpoint.fix == ("aws service-quotas request-service-quota-increase --service-code sagemaker "
-                            "--quota-code L-ENDP --desired-value 4 --region eu-west-1")
+    assert endpoint.fix == (
+        "aws service-quotas request-service-quota-increase --service-code sagemaker "
+        "--quota-code L-ENDP --desired-value 4 --region eu-west-1"
+    )
 
 
 def test_a_quota_never_applied_is_read_from_the_defaults_and_an_unknown_type_fails():
     quotas = client("service-quotas")
-    needs = quota_needs(make_facts(pipeline=PipelineFacts(**{
-        **make_facts().pipeline.__dict__, "endpoint": (InstanceFacts("ml.q9.huge", 1),)})))
+    needs = quota_needs(
+        make_facts(
+            pipeline=PipelineFacts(**{**make_facts().pipeline.__dict__, "endpoint": (InstanceFacts("ml.q9.huge", 1),)})
+        )
+    )
     with Stubber(quotas) as stub:
         stub.add_response("list_service_quotas", {"Quotas": []}, {"ServiceCode": "sagemaker"})
-        stub.add_response("list_aws_default_service_quotas",
-                          {"Quotas": [quota("ml.m5.large for training job usage", 0, "L-TRAIN")]},
-                          {"ServiceCode": "sagemaker"})
+        stub.add_response(
+            "list_aws_default_service_quotas",
+            {"Quotas": [quota("ml.m5.large for training job usage", 0, "L-TRAIN")]},
+            {"ServiceCode": "sagemaker"},
+        )
         training, endpoint = check_quotas(quotas, needs, REGION)
     assert training.status == FAILED and "--desired-value 1" in training.fix  # a new account's 0
     assert endpoint.status == FAILED and "not offered" in endpoint.detail
@@ -139,12 +180,15 @@ def test_quotas_that_cannot_be_read_say_which_permission_is_missing():
 
 
 # -- bootstrap, layers, role ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("answer", "status", "text"), [
-    ({"Parameter": {"Name": "p", "Value": "30", "Type": "String"}}, OK, "version 30 >= 6"),
-    ({"Parameter": {"Name": "p", "Value": "5", "Type": "String"}}, FAILED, "version 5 < 6"),
-    ("ParameterNotFound", FAILED, "not bootstrapped"),
-    ("AccessDeniedException", CANNOT_CHECK, "AccessDeniedException"),
-])
+@pytest.mark.parametrize(
+    ("answer", "status", "text"),
+    [
+        ({"Parameter": {"Name": "p", "Value": "30", "Type": "String"}}, OK, "version 30 >= 6"),
+        ({"Parameter": {"Name": "p", "Value": "5", "Type": "String"}}, FAILED, "version 5 < 6"),
+        ("ParameterNotFound", FAILED, "not bootstrapped"),
+        ("AccessDeniedException", CANNOT_CHECK, "AccessDeniedException"),
+    ],
+)
 def test_bootstrap_version_against_the_assembly_s_requirement(answer, status, text):
     ssm = client("ssm")
     with Stubber(ssm) as stub:
@@ -171,8 +215,9 @@ def test_each_layer_is_looked_up_by_its_arn_in_the_region():
 
 
 def test_a_layer_with_no_arn_for_the_region_fails_without_a_call():
-    mapped = LayerRef(stack="s", value={"Fn::FindInMap": ["Layers", {"Ref": "AWS::Region"}, "arn"]},
-                      functions=("drift",))
+    mapped = LayerRef(
+        stack="s", value={"Fn::FindInMap": ["Layers", {"Ref": "AWS::Region"}, "arn"]}, functions=("drift",)
+    )
     facts = make_facts(layers=(mapped,), mappings={"s": {"Layers": {"us-east-1": {"arn": "x"}}}})
     (check,) = check_layers(object(), facts, HERE)
     assert check.status == FAILED and "no layer ARN for eu-west-1" in check.detail
@@ -180,9 +225,16 @@ def test_a_layer_with_no_arn_for_the_region_fails_without_a_call():
 
 def test_the_deploy_role_named_by_the_app_or_by_config_must_exist_and_trust_oidc():
     iam = client("iam")
-    role = {"Role": {"Path": "/", "RoleName": "deploy-eu-west-1", "RoleId": "AROAEXAMPLEEXAMPLE1",
-                     "Arn": "arn:aws:iam::111122223333:role/deploy-eu-west-1", "CreateDate": "2026-01-01",
-                     "AssumeRolePolicyDocument": TRUST}}
+    role = {
+        "Role": {
+            "Path": "/",
+            "RoleName": "deploy-eu-west-1",
+            "RoleId": "AROAEXAMPLEEXAMPLE1",
+            "Arn": "arn:aws:iam::111122223333:role/deploy-eu-west-1",
+            "CreateDate": "2026-01-01",
+            "AssumeRolePolicyDocument": TRUST,
+        }
+    }
     name = {"Fn::Join": ["", ["deploy-", {"Ref": "AWS::Region"}]]}
     from_app = make_facts(deploy_roles=(RoleRef("s-oidc", "Role", name),))
     with Stubber(iam) as stub:
@@ -190,10 +242,12 @@ def test_the_deploy_role_named_by_the_app_or_by_config_must_exist_and_trust_oidc
         found = check_deploy_role(Clients(iam=iam), from_app, HERE, None)
         stub.add_client_error("get_role", "NoSuchEntity", "no role", expected_params={"RoleName": "ci"})
         missing = check_deploy_role(Clients(iam=iam), from_app, HERE, "ci")
-        stub.add_client_error("get_role", "NoSuchEntity", "no role",
-                              expected_params={"RoleName": "mlops-prod-github-deploy"})
-        stage_missing = check_deploy_role(Clients(iam=iam), make_facts(), HERE, "mlops-prod-github-deploy",
-                                          stage="prod")
+        stub.add_client_error(
+            "get_role", "NoSuchEntity", "no role", expected_params={"RoleName": "mlops-prod-github-deploy"}
+        )
+        stage_missing = check_deploy_role(
+            Clients(iam=iam), make_facts(), HERE, "mlops-prod-github-deploy", stage="prod"
+        )
         plain = quote(json.dumps({"Statement": [{"Action": "sts:AssumeRole"}]}))
         untrusting = {"Role": {**role["Role"], "AssumeRolePolicyDocument": plain}}
         stub.add_response("get_role", untrusting, {"RoleName": "deploy-eu-west-1"})
@@ -214,14 +268,33 @@ def test_a_generated_role_name_is_read_from_the_deployed_stack():
     iam, cloudformation = client("iam"), client("cloudformation")
     facts = make_facts(deploy_roles=(RoleRef("s-oidc", "Role", None),))
     with Stubber(iam) as iam_stub, Stubber(cloudformation) as cfn_stub:
-        cfn_stub.add_response("describe_stack_resource", {"StackResourceDetail": {
-            "LogicalResourceId": "Role", "PhysicalResourceId": "s-oidc-Role-ABC", "ResourceType": "AWS::IAM::Role",
-            "LastUpdatedTimestamp": "2026-01-01", "ResourceStatus": "CREATE_COMPLETE"}},
-            {"StackName": "s-oidc", "LogicalResourceId": "Role"})
-        iam_stub.add_response("get_role", {"Role": {
-            "Path": "/", "RoleName": "s-oidc-Role-ABC", "RoleId": "AROAEXAMPLEEXAMPLE1", "CreateDate": "2026-01-01",
-            "Arn": "arn:aws:iam::111122223333:role/s-oidc-Role-ABC", "AssumeRolePolicyDocument": TRUST}},
-            {"RoleName": "s-oidc-Role-ABC"})
+        cfn_stub.add_response(
+            "describe_stack_resource",
+            {
+                "StackResourceDetail": {
+                    "LogicalResourceId": "Role",
+                    "PhysicalResourceId": "s-oidc-Role-ABC",
+                    "ResourceType": "AWS::IAM::Role",
+                    "LastUpdatedTimestamp": "2026-01-01",
+                    "ResourceStatus": "CREATE_COMPLETE",
+                }
+            },
+            {"StackName": "s-oidc", "LogicalResourceId": "Role"},
+        )
+        iam_stub.add_response(
+            "get_role",
+            {
+                "Role": {
+                    "Path": "/",
+                    "RoleName": "s-oidc-Role-ABC",
+                    "RoleId": "AROAEXAMPLEEXAMPLE1",
+                    "CreateDate": "2026-01-01",
+                    "Arn": "arn:aws:iam::111122223333:role/s-oidc-Role-ABC",
+                    "AssumeRolePolicyDocument": TRUST,
+                }
+            },
+            {"RoleName": "s-oidc-Role-ABC"},
+        )
         check = check_deploy_role(Clients(iam=iam, cloudformation=cloudformation), facts, HERE, None)
     assert check.status == OK and check.detail.endswith("role/s-oidc-Role-ABC")
 
@@ -240,12 +313,18 @@ def test_without_credentials_every_online_check_says_why_and_the_offline_one_sti
     result = run_preflight(make_facts(), NoCredentials(), region=REGION)
     assert result.account is None and result.problem.startswith("no AWS credentials: set AWS_PROFILE")
     statuses = {check.name: (check.status, check.detail) for check in result.checks}
-    assert list(statuses) == ["CDK bootstrap", "layer Tools:37", "framework image",
-                              "quota: ml.m5.large for training job usage", "quota: ml.m5.large for endpoint usage",
-                              "OIDC deploy role"]
+    assert list(statuses) == [
+        "CDK bootstrap",
+        "layer Tools:37",
+        "framework image",
+        "quota: ml.m5.large for training job usage",
+        "quota: ml.m5.large for endpoint usage",
+        "OIDC deploy role",
+    ]
     assert statuses["framework image"][0] == OK
-    assert all(value == (CANNOT_CHECK, "no AWS credentials") for name, value in statuses.items()
-               if name != "framework image")
+    assert all(
+        value == (CANNOT_CHECK, "no AWS credentials") for name, value in statuses.items() if name != "framework image"
+    )
     assert not result.ok
 
 
@@ -299,13 +378,25 @@ class Account:
 
 
 def test_credentials_for_another_account_than_the_stage_pins_fail_first():
-    result = run_preflight(make_facts(), Account("999999999999"), region=REGION, stage="prod",
-                           expected_account="111122223333", role_name="r")
+    result = run_preflight(
+        make_facts(),
+        Account("999999999999"),
+        region=REGION,
+        stage="prod",
+        expected_account="111122223333",
+        role_name="r",
+    )
     first = result.checks[0]
     assert (first.name, first.status) == ("AWS account", FAILED)
     assert "999999999999" in first.detail and "111122223333" in first.fix
-    same = run_preflight(make_facts(), Account("111122223333"), region=REGION, stage="prod",
-                         expected_account="111122223333", role_name="r")
+    same = run_preflight(
+        make_facts(),
+        Account("111122223333"),
+        region=REGION,
+        stage="prod",
+        expected_account="111122223333",
+        role_name="r",
+    )
     assert same.checks[0].status == OK
     unpinned = run_preflight(make_facts(), Account("111122223333"), region=REGION, stage="dev", role_name="r")
     assert unpinned.checks[0].name == "CDK bootstrap"

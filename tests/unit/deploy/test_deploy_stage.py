@@ -22,8 +22,12 @@ def project_copy(root: Path, stages: dict) -> Path:
 
 
 STAGES = {
-    "prod": {"account": "111122223333", "region": "eu-west-1", "approval": "manual",
-             "overrides": {"groundTruth": {"prefix": "labels/"}, "serving": {"initialInstanceCount": 2}}},
+    "prod": {
+        "account": "111122223333",
+        "region": "eu-west-1",
+        "approval": "manual",
+        "overrides": {"groundTruth": {"prefix": "labels/"}, "serving": {"initialInstanceCount": 2}},
+    },
     "dev": {"account": None, "region": None, "approval": "auto"},
 }
 
@@ -31,7 +35,12 @@ STAGES = {
 def test_the_default_stage_is_cdk_json_as_it_stands_with_no_deploy_role(tmp_path):
     stage = load_stage(project_copy(tmp_path, STAGES))
     assert (stage.label, dict(stage.synth_context), stage.region, stage.account, stage.deploy_role_name) == (
-        "default", {}, None, None, None)
+        "default",
+        {},
+        None,
+        None,
+        None,
+    )
     assert (stage.upload_prefix, stage.labels_prefix) == ("uploads/", "ground-truth/")
     assert "stages" not in stage.mlops
 
@@ -40,8 +49,11 @@ def test_a_named_stage_synthesizes_with_its_name_and_says_where_it_deploys(tmp_p
     root = project_copy(tmp_path, STAGES)
     prod = load_stage(root, "prod")
     assert dict(prod.synth_context) == {"stage": "prod"}
-    assert (prod.region, prod.account, prod.deploy_role_name) == ("eu-west-1", "111122223333",
-                                                                  "mlops-prod-github-deploy")
+    assert (prod.region, prod.account, prod.deploy_role_name) == (
+        "eu-west-1",
+        "111122223333",
+        "mlops-prod-github-deploy",
+    )
     assert prod.labels_prefix == "labels/" and prod.mlops["serving"]["initialInstanceCount"] == 2
     dev = load_stage(root, "dev")
     assert (dev.region, dev.account, dev.deploy_role_name) == (None, None, "mlops-dev-github-deploy")
