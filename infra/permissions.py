@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
 from infra.compliance import UNSCOPED_ACTIONS_REASON, acknowledge
-from infra.naming import BucketRef
+from infra.naming import BucketRef, nag_arn
 
-__all__ = ["put_metric_data", "s3_list", "s3_read", "s3_write"]
+__all__ = ["put_metric_data", "read_serving_model", "s3_list", "s3_read", "s3_write"]
 
 
 def _acknowledge_objects(role: iam.IRole, bucket: BucketRef, prefixes: Sequence[str]) -> None:
@@ -83,3 +84,32 @@ def put_metric_data(role: iam.IRole, namespace: str) -> None:
         )
     )
     acknowledge(role, "AwsSolutions-IAM5[Resource::*]", UNSCOPED_ACTIONS_REASON)
+
+
+def read_serving_model(role: iam.IRole, stack: cdk.Stack, endpoint_name: str) -> None:
+    """Follow the endpoint to the model it serves (endpoint -> endpoint config -> model).
+
+    Endpoint configs and models are named per pipeline execution (``config-*``, ``model-*``), so
+    those two are wildcards, acknowledged here once for every role that needs them.
+    """
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeEndpoint"],
+            resources=[stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower())],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            resources=[
+                stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="config-*"),
+                stack.format_arn(service="sagemaker", resource="model", resource_name="model-*"),
+            ],
+        )
+    )
+    for resource in ("endpoint-config/config-*", "model/model-*"):
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', resource)}]",
+            "The serving endpoint config and model are named per pipeline execution; only those are readable.",
+        )

@@ -17,18 +17,16 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as lambda_destinations
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.compliance import acknowledge
 from infra.config import MlopsConfig
 from infra.constructs.dead_letter_queue import DeadLetterQueue
 from infra.constructs.lambda_functions import PipelineFunction
-from infra.naming import BucketRef, nag_arn
-from infra.permissions import put_metric_data, s3_read, s3_write
+from infra.naming import BucketRef
+from infra.permissions import put_metric_data, read_serving_model, s3_read, s3_write
 
 __all__ = ["DriftMonitoring", "DriftPrefixes"]
 
@@ -152,30 +150,5 @@ class DriftMonitoring(Construct):
         s3_read(role, artifacts, [prefixes.capture, prefixes.reports, prefixes.drift])
         s3_write(role, artifacts, [prefixes.drift])
         put_metric_data(role, config.drift.metric_namespace)
-        stack = cdk.Stack.of(self)
         # endpoint -> endpoint config -> model -> MLOPS_BASELINE_URI: the serving model's baseline.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=[
-                    stack.format_arn(
-                        service="sagemaker", resource="endpoint", resource_name=config.endpoint_name.lower()
-                    )
-                ],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=[
-                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="config-*"),
-                    stack.format_arn(service="sagemaker", resource="model", resource_name="model-*"),
-                ],
-            )
-        )
-        for resource in ("endpoint-config/config-*", "model/model-*"):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', resource)}]",
-                "The serving endpoint config and model are named per pipeline execution; only those are readable.",
-            )
+        read_serving_model(role, cdk.Stack.of(self), config.endpoint_name)
