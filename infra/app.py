@@ -188,7 +188,17 @@ def build_app(
     env = _environment(stage)
     buckets = DataBucketNames(config.prefix)
     data = DataStack(app, "Data", config=config, env=env)
-    pipeline = PipelineStack(app, "Pipeline", config=config, project_root=project_root, buckets=buckets, env=env)
+    pipeline = PipelineStack(
+        app,
+        "Pipeline",
+        config=config,
+        project_root=project_root,
+        buckets=buckets,
+        # Without a stage, the app is the local cloud's and every gate pass deploys.
+        approval=stage.approval if stage is not None else "auto",
+        stage_name=stage.name if stage is not None else "",
+        env=env,
+    )
     monitoring = MonitoringStack(
         app,
         "Monitoring",

@@ -27,6 +27,7 @@ __all__ = [
     "STAGE_CONTEXT_KEY",
     "AlarmConfig",
     "ConfigError",
+    "DeploymentConfig",
     "DriftAlarmConfig",
     "DriftConfig",
     "GateConfig",
@@ -35,10 +36,12 @@ __all__ = [
     "MlopsConfig",
     "QualityConfig",
     "RetrainingConfig",
+    "RollbackAlarmsConfig",
     "ServingConfig",
     "StageConfig",
     "TrainingConfig",
     "TrainingWindowConfig",
+    "ValidationConfig",
     "deep_merge",
     "load_config",
     "load_stage",
@@ -127,6 +130,38 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class RollbackAlarmsConfig:
+    """The CloudWatch alarms on the endpoint that roll a blue/green update back while it bakes.
+
+    ``maxModelLatencyMs``: the average ``ModelLatency`` above which the new fleet is too slow;
+    any ``Invocation5XXErrors`` or ``InvocationModelErrors`` in a period breaches as well.
+    """
+
+    max_model_latency_ms: int
+    period_seconds: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """How UpdateEndpoint moves traffic to a new model (SageMaker blue/green ``DeploymentConfig``).
+
+    ``mode``: ``ALL_AT_ONCE`` | ``CANARY`` (``canaryPercent`` of capacity first) | ``LINEAR``
+    (``linearStepPercent`` per step); ``waitSeconds`` is the bake time after each shift, while the
+    rollback alarms are watched; ``terminationWaitSeconds`` keeps the old fleet after the last shift.
+    """
+
+    mode: str
+    canary_percent: int
+    linear_step_percent: int
+    wait_seconds: int
+    termination_wait_seconds: int
+    maximum_execution_timeout_seconds: int
+    rollback_alarms: RollbackAlarmsConfig
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     """The real-time endpoint (serverless endpoints cannot capture data, so instances it is)."""
 
@@ -134,6 +169,7 @@ class ServingConfig:
     initial_instance_count: int
     capture_sampling_percentage: int
     endpoint_poll_seconds: int
+    deployment: DeploymentConfig
 
 
 @dataclass(frozen=True)
@@ -202,6 +238,17 @@ class RetrainingConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """When validation leaves one function for a Distributed Map (docs/ARCHITECTURE.md,
+    "Validation beyond one function"): uploads over ``map_threshold_bytes`` are validated in byte
+    ranges of ``part_bytes``, at most ``max_concurrency`` at a time (manifest uploads always are)."""
+
+    map_threshold_bytes: int = 256 << 20
+    part_bytes: int = 64 << 20
+    max_concurrency: int = 8
+
+
+@dataclass(frozen=True)
 class MlopsConfig:
     """The whole ``mlops`` context key."""
 
@@ -217,6 +264,7 @@ class MlopsConfig:
     ground_truth: GroundTruthConfig
     quality: QualityConfig
     retraining: RetrainingConfig
+    validation: ValidationConfig = ValidationConfig()
 
     @property
     def endpoint_name(self) -> str:
@@ -376,14 +424,53 @@ def _gate(reader: _Reader) -> GateConfig:
     return config
 
 
+DEPLOYMENT_MODES = ("ALL_AT_ONCE", "CANARY", "LINEAR")
+
+
+def _rollback_alarms(reader: _Reader) -> RollbackAlarmsConfig:
+    max_latency = reader.integer("maxModelLatencyMs", 1, 3_600_000)
+    base = _m_of_n(reader)
+    return RollbackAlarmsConfig(
+        max_model_latency_ms=max_latency,
+        period_seconds=base.period_seconds,
+        evaluation_periods=base.evaluation_periods,
+        datapoints_to_alarm=base.datapoints_to_alarm,
+    )
+
+
+def _deployment(reader: _Reader) -> DeploymentConfig:
+    mode = reader.string("mode")
+    if mode not in DEPLOYMENT_MODES:
+        raise ConfigError(f"{reader.path('mode')}: {mode!r} is not one of {list(DEPLOYMENT_MODES)}")
+    # The ranges are UpdateEndpoint's own (BlueGreenUpdatePolicy, TrafficRoutingConfig).
+    config = DeploymentConfig(
+        mode=mode,
+        canary_percent=reader.integer("canaryPercent", 1, 50),
+        linear_step_percent=reader.integer("linearStepPercent", 10, 50),
+        wait_seconds=reader.integer("waitSeconds", 0, 3600),
+        termination_wait_seconds=reader.integer("terminationWaitSeconds", 0, 3600),
+        maximum_execution_timeout_seconds=reader.integer("maximumExecutionTimeoutSeconds", 600, 28800),
+        rollback_alarms=_rollback_alarms(reader.child("rollbackAlarms")),
+    )
+    reader.finish()
+    return config
+
+
 def _serving(reader: _Reader) -> ServingConfig:
     config = ServingConfig(
         instance_type=reader.string("instanceType", _INSTANCE_TYPE, _INSTANCE_HINT),
         initial_instance_count=reader.integer("initialInstanceCount", 1, 100),
         capture_sampling_percentage=reader.integer("captureSamplingPercentage", 0, 100),
         endpoint_poll_seconds=reader.integer("endpointPollSeconds", 1, 3600),
+        deployment=_deployment(reader.child("deployment")),
     )
     reader.finish()
+    if config.deployment.mode != "ALL_AT_ONCE" and config.initial_instance_count < 2:
+        # A canary or a linear step is at most half of the new fleet: one instance cannot be split.
+        raise ConfigError(
+            f"{reader.path('deployment.mode')}: {config.deployment.mode} shifts traffic in parts of the new fleet, "
+            f"which needs initialInstanceCount >= 2 (it is {config.initial_instance_count}); use ALL_AT_ONCE"
+        )
     return config
 
 
@@ -493,6 +580,24 @@ def _retraining(reader: _Reader) -> RetrainingConfig:
     return config
 
 
+def _validation(reader: _Reader | None) -> ValidationConfig:
+    """``mlops.validation`` (optional: the defaults of :class:`ValidationConfig`)."""
+    if reader is None:
+        return ValidationConfig()
+    config = ValidationConfig(
+        map_threshold_bytes=reader.integer("mapThresholdBytes", 1, 10 * 1024**4),
+        part_bytes=reader.integer("partBytes", 1, 10 * 1024**3),
+        max_concurrency=reader.integer("maxConcurrency", 1, 10_000),
+    )
+    reader.finish()
+    if config.part_bytes > config.map_threshold_bytes:
+        raise ConfigError(
+            f"{reader.path('partBytes')}: {config.part_bytes} is above mapThresholdBytes "
+            f"{config.map_threshold_bytes} (a part must fit where a whole file would)"
+        )
+    return config
+
+
 def parse_config(value: Any) -> MlopsConfig:
     """Parse the ``mlops`` context value; raise ``ConfigError`` naming the first bad key.
 
@@ -529,6 +634,7 @@ def _parse_mlops(value: Any, where: str) -> MlopsConfig:
         ground_truth=_ground_truth(reader.child("groundTruth")),
         quality=_quality(reader.child("quality")),
         retraining=_retraining(reader.child("retraining")),
+        validation=_validation(reader.child("validation") if "validation" in value else None),
     )
     reader.finish()
     return config
@@ -558,10 +664,11 @@ class StageConfig:
     """One deployment stage of ``mlops.stages``: where it deploys and the configuration it deploys.
 
     ``account``/``region`` of ``None`` leave the stacks environment-agnostic: they then deploy to
-    the account and region of the credentials in use. ``approval`` records how a registered model
-    is approved in this stage (``auto``: by the quality gate; ``manual``: by a person); nothing
-    consumes it yet. ``config`` is the ``mlops`` configuration with the stage's overrides applied and
-    ``values`` the same as plain JSON values (what the CDK app synthesizes).
+    the account and region of the credentials in use. ``approval`` is how a registered model
+    is approved in this stage (``auto``: by the quality gate, and the run deploys it; ``manual``: by a
+    person in the Model Registry, whose approval event deploys it). ``config`` is the ``mlops``
+    configuration with the stage's overrides applied and ``values`` the same as plain JSON values
+    (what the CDK app synthesizes).
     """
 
     name: str

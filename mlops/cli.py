@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from mlops.local.constants import DEFAULT_SERVER_PORT
+from mlops.local.constants import CLOCK_MODES, DEFAULT_SERVER_PORT
 
 
 def _context_pair(text: str) -> tuple[str, Any]:
@@ -28,7 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps on AWS, and locally on moto.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="run the whole lifecycle on the embedded local AWS")
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole lifecycle on the embedded local AWS",
+        description="Synthesizes the CDK app, deploys it into the embedded local AWS and runs the lifecycle step by "
+        "step: upload -> validate -> train -> evaluate -> register -> deploy, predictions, labelled traffic, "
+        "shifted traffic whose labels follow a changed relationship, the drift and quality alarms, the retraining "
+        "they start, and a summary read back from the AWS APIs. It compresses time (the drift function's settle "
+        "lag is one second, the demo fires the schedules itself); nothing else deploys that way.",
+    )
     demo.add_argument("--data", type=Path, help="a CSV to use instead of the default AI4I 2020 data")
     demo.add_argument("--schema", type=Path, help="the schema file describing --data")
     demo.add_argument("--json", dest="json_path", type=Path, help="also write the summary as JSON here")
@@ -42,32 +47,107 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("mlops-demo"),
         help="folder for the drift report (default ./mlops-demo)",
     )
+    _context_option(demo, "override a key of the `mlops` context, e.g. gate.thresholds.roc_auc=0.99")
     demo.add_argument(
-        "-c",
-        "--context",
-        type=_context_pair,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the `mlops` context, e.g. gate.thresholds.roc_auc=0.99",
+        "--quiet", action="store_true", help="print nothing but errors (the summary still goes to --json)"
     )
-    demo.add_argument("--quiet", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="also print the Lambda functions' logs")
 
     _backtest_parser(commands)
     _preflight_parser(commands)
     _cost_parser(commands)
+    _validate_parser(commands)
+    _models_parsers(commands)
 
-    synth = commands.add_parser("synth", help="synthesize the stacks and list what would be deployed")
-    synth.add_argument("--out", type=Path, default=Path("cdk.out"))
-    synth.add_argument("-c", "--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE")
+    synth = commands.add_parser(
+        "synth",
+        help="synthesize the stacks and list what would be deployed",
+        description="Synthesizes the CDK app with cdk.json's `mlops` context (plus -c overrides), with the cdk-nag "
+        "checks, and lists each stack's resources by type.",
+    )
+    synth.add_argument(
+        "--out", type=Path, default=Path("cdk.out"), help="the cloud assembly folder (default ./cdk.out)"
+    )
+    _context_option(synth, "override a key of the `mlops` context for this synthesis, e.g. serving.instanceType=...")
 
-    local = commands.add_parser("local", help="the local cloud")
-    local_commands = local.add_subparsers(dest="local_command", required=True)
-    up = local_commands.add_parser("up", help="deploy into the local cloud and serve it on a loopback port")
-    up.add_argument("--port", type=int, default=DEFAULT_SERVER_PORT)
-    up.add_argument("-c", "--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE")
+    _local_parser(commands)
+    _describe_subcommands(parser)
     return parser
+
+
+def _context_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """-c/--context KEY=VALUE (repeatable): a dotted key of the `mlops` context and a JSON or text value."""
+    parser.add_argument(
+        "-c", "--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without a description shows its one-line help at the top of its own --help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, subparser in action.choices.items():
+                subparser.description = subparser.description or helps.get(name)
+                _describe_subcommands(subparser)
+
+
+def _local_parser(commands: Any) -> None:
+    local = commands.add_parser(
+        "local",
+        help="the local cloud: serve it on a loopback port, move its clock",
+        description="The embedded local AWS (moto plus the adapters it lacks) as a server for the AWS CLI and "
+        "boto3 (AWS_ENDPOINT_URL), with the deployed system in it and a clock of its own.",
+    )
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    up = local_commands.add_parser(
+        "up",
+        help="deploy into the local cloud and serve it on a loopback port",
+        description="Synthesizes the CDK app with cdk.json's `mlops` context (plus -c overrides, nothing else), "
+        "deploys it into the local cloud and serves it on 127.0.0.1. EventBridge schedules fire and CloudWatch "
+        "alarms are evaluated on the local cloud's own clock (--clock), so upload -> pipeline -> endpoint -> "
+        "drift -> alarm -> retraining runs with the AWS CLI alone; `mlops local tick` moves the clock forward.",
+    )
+    up.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_SERVER_PORT,
+        help=f"the loopback port (default {DEFAULT_SERVER_PORT}; 0 picks a free one)",
+    )
+    up.add_argument(
+        "--clock",
+        choices=CLOCK_MODES,
+        default="real",
+        help="real: schedules and alarm evaluations follow the wall clock (default); fast: the clock runs --speed "
+        "times faster while no run is in flight; manual: nothing fires until `mlops local tick`",
+    )
+    up.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="with --clock fast: virtual minutes per real minute (default 60: the hourly drift check every minute)",
+    )
+    _context_option(up, "override a key of the `mlops` context, e.g. drift.scheduleMinutes=15")
+    up.add_argument(
+        "--verbose", action="store_true", help="also print the HTTP access log and the Lambda functions' logs"
+    )
+
+    tick = local_commands.add_parser(
+        "tick",
+        help="move a running local cloud's clock forward: due schedules fire, alarms are evaluated",
+        description="Asks a running `mlops local up` (POST /_mlops/tick on its port) to move its clock forward. "
+        "On the way, every schedule fires at its moment and the alarms are evaluated minute by minute; before "
+        "each step the local cloud waits for the runs in flight, and the tick returns once the runs it started "
+        "have finished. Prints what fired, the alarm transitions and the executions started.",
+    )
+    tick.add_argument(
+        "--minutes", type=float, help="how far to move the clock (default: until the next scheduled rule fires)"
+    )
+    tick.add_argument(
+        "--endpoint-url",
+        help=f"the local cloud's URL (default: $AWS_ENDPOINT_URL, else http://127.0.0.1:{DEFAULT_SERVER_PORT})",
+    )
+    tick.add_argument("--json", dest="as_json", action="store_true", help="print the answer as JSON")
 
 
 def _backtest_parser(commands: Any) -> None:
@@ -106,15 +186,7 @@ def _backtest_parser(commands: Any) -> None:
         default="all",
         help="retraining policy; all runs the three side by side (default)",
     )
-    backtest.add_argument(
-        "-c",
-        "--context",
-        type=_context_pair,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the `mlops` context for every policy",
-    )
+    _context_option(backtest, "override a key of the `mlops` context for every policy")
     backtest.add_argument("--json", dest="json_path", type=Path, help="write the results as JSON here")
     backtest.add_argument(
         "--plot",
@@ -229,6 +301,18 @@ def _cost_parser(commands: Any) -> None:
     cost.add_argument("--prices", type=Path, help="a prices file in the format of mlops/deploy/prices.json")
 
 
+def _models_parsers(commands: Any) -> None:
+    from mlops.models_cmd import add_parsers
+
+    add_parsers(commands)
+
+
+def _validate_parser(commands: Any) -> None:
+    from mlops.validate_cmd import add_parser
+
+    add_parser(commands)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "demo":
@@ -241,12 +325,22 @@ def main(argv: list[str] | None = None) -> int:
         return _preflight(arguments)
     if arguments.command == "cost":
         return _cost(arguments)
-    return _local_up(arguments)
+    if arguments.command == "validate":
+        from mlops.validate_cmd import run
+
+        return run(arguments)
+    from mlops.models_cmd import COMMANDS as MODEL_COMMANDS
+
+    if arguments.command in MODEL_COMMANDS:
+        from mlops.models_cmd import run as run_models_command
+
+        return run_models_command(arguments)
+    return _local(arguments)
 
 
 def _demo(arguments: argparse.Namespace) -> int:
-    from mlops.demo.runner import DemoOptions, run_demo
-    from mlops.local.assembly import SynthError
+    from mlops.demo.runner import DemoOptions, merged_context, run_demo
+    from mlops.local.assembly import SynthError, project_root
     from mlops.local.deployer import DeployError
     from pipelines.schema import SchemaError
 
@@ -269,6 +363,11 @@ def _demo(arguments: argparse.Namespace) -> int:
         quiet=arguments.quiet,
         verbose=arguments.verbose,
     )
+    try:
+        merged_context(project_root(), options)
+    except ValueError as error:  # a -c key whose parent is not an object
+        print(f"mlops demo: {error}", file=sys.stderr)
+        return 2
     try:
         result = run_demo(options)
     except (SynthError, DeployError, SchemaError) as error:
@@ -328,11 +427,15 @@ def _backtest(arguments: argparse.Namespace) -> int:
 
 
 def _synth(arguments: argparse.Namespace) -> int:
-    from mlops.demo.runner import DemoOptions, merged_context
     from mlops.local.assembly import SynthError, project_root, synthesize
+    from mlops.local.context import mlops_context
 
     root = project_root()
-    config = merged_context(root, DemoOptions(context=dict(arguments.context)))
+    try:
+        config = mlops_context(root, dict(arguments.context))
+    except ValueError as error:
+        print(f"mlops synth: {error}", file=sys.stderr)
+        return 2
     try:
         assembly = synthesize(arguments.out.resolve(), context={"mlops": config}, root=root)
     except SynthError as error:
@@ -389,29 +492,19 @@ def _cost(arguments: argparse.Namespace) -> int:
     )
 
 
-def _local_up(arguments: argparse.Namespace) -> int:
-    from mlops.demo.runner import DemoOptions, merged_context
-    from mlops.local.assembly import project_root, synthesize
-    from mlops.local.cloud import LocalCloud
+def _local(arguments: argparse.Namespace) -> int:
+    from mlops.local.serve import UpOptions, local_tick, local_up
 
-    root = project_root()
-    config = merged_context(root, DemoOptions(context=dict(arguments.context)))
-    with LocalCloud(server_port=arguments.port) as cloud:
-        assembly = synthesize(cloud.work_dir / "cdk.out", context={"mlops": config}, root=root)
-        deployment = cloud.deploy(assembly)
-        print(f"local cloud serving on {cloud.endpoint_url} (account 123456789012, region us-east-1)")
-        for key, value in sorted(deployment.outputs.items()):
-            print(f"  {key:<28} {value}")
-        print(
-            f"\ntry: AWS_ENDPOINT_URL={cloud.endpoint_url} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
-            f"aws --region us-east-1 s3 ls\nCtrl-C stops it.",
-            flush=True,
-        )
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-    return 0
+    if arguments.local_command == "tick":
+        return local_tick(arguments.endpoint_url, arguments.minutes, as_json=arguments.as_json)
+    options = UpOptions(
+        port=arguments.port,
+        clock=arguments.clock,
+        speed=arguments.speed,
+        context=dict(arguments.context),
+        verbose=arguments.verbose,
+    )
+    return local_up(options)
 
 
 if __name__ == "__main__":

@@ -396,24 +396,65 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, thresh
     }
 
 
-def importance_shares(
+def permutation_importances(
     model: Any, features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0, repeats: int = 3
-) -> dict[str, float]:
-    """Permutation importance (ROC-AUC drop) per feature, clipped at zero and normalised to sum 1.
+) -> dict[str, dict[str, float]]:
+    """Permutation importance per feature: the mean and spread of the ROC-AUC drop when the
+    feature's values are shuffled (``sklearn.inspection.permutation_importance``), on ``features``."""
+    result = permutation_importance(
+        model, features, labels, scoring="roc_auc", n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    return {
+        name: {"mean": float(mean), "std": float(std)}
+        for name, mean, std in zip(features.columns, result.importances_mean, result.importances_std, strict=True)
+    }
+
+
+def importance_shares(importances: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Permutation importances clipped at zero and normalised to sum 1.
 
     The drift monitor weighs feature drift by these shares: drift in a feature the model ignores
     should not start a retraining. If no feature helps at all, every feature gets an equal share
     rather than a division by zero.
     """
-    result = permutation_importance(
-        model, features, labels, scoring="roc_auc", n_repeats=repeats, random_state=seed, n_jobs=1
-    )
-    raw = np.clip(result.importances_mean, 0.0, None)
-    names = list(features.columns)
+    names = list(importances)
+    raw = np.clip(np.asarray([importances[name]["mean"] for name in names], dtype=float), 0.0, None)
     total = float(raw.sum())
     if total <= 0.0:
         return {name: 1.0 / len(names) for name in names}
     return {name: float(value / total) for name, value in zip(names, raw, strict=True)}
+
+
+def segment_metrics(
+    schema: DatasetSchema, features: pd.DataFrame, labels: np.ndarray, probabilities: np.ndarray, threshold: float
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Holdout metrics per category of each categorical feature (the model card's "by segment").
+
+    ROC-AUC and PR-AUC need both classes in a segment: ``None`` there otherwise, never a made-up number.
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities)
+    segments: dict[str, dict[str, dict[str, Any]]] = {}
+    for column in schema.categorical_features:
+        values = features[column.name].astype(str).to_numpy()
+        by_category: dict[str, dict[str, Any]] = {}
+        for category in sorted(set(values)):
+            mask = values == category
+            y, p = labels[mask], probabilities[mask]
+            predicted = (p >= threshold).astype(int)
+            both = 0 < int(y.sum()) < len(y)
+            by_category[category] = {
+                "rows": int(mask.sum()),
+                "positives": int(y.sum()),
+                "roc_auc": float(roc_auc_score(y, p)) if both else None,
+                "pr_auc": float(average_precision_score(y, p)) if both else None,
+                "accuracy": float(accuracy_score(y, predicted)),
+                "precision": float(precision_score(y, predicted, zero_division=0)),
+                "recall": float(recall_score(y, predicted, zero_division=0)),
+                "f1": float(f1_score(y, predicted, zero_division=0)),
+            }
+        segments[column.name] = by_category
+    return segments
 
 
 def baseline_columns(features: pd.DataFrame, schema: DatasetSchema) -> Mapping[str, list]:

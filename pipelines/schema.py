@@ -101,10 +101,6 @@ class Column:
         return self.type == "categorical"
 
     @property
-    def is_feature(self) -> bool:
-        return self.role == "feature"
-
-    @property
     def is_time(self) -> bool:
         return self.role == "time"
 

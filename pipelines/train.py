@@ -42,6 +42,10 @@ from pipelines.schema import DatasetSchema, SchemaError, load_schema
 
 CODE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = CODE_ROOT / SCHEMA_FILE
+# The serving code travels inside model.tar.gz (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code), so
+# an endpoint starts from its model archive alone: no code download, no install, no network.
+SERVING_CODE_DIR = "code"
+SERVING_PROGRAM = "inference.py"
 METRICS_FILE = "metrics.json"
 BASELINE_FILE = "baseline.json"
 PLAN_FILE = "plan.json"
@@ -167,7 +171,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     challenger = modeling.classification_metrics(y_hold, holdout_proba, threshold)
     log("challenger on holdout: " + _format_metrics(challenger))
 
-    importance = modeling.importance_shares(pipeline, x_hold, y_hold, seed=args.seed)
+    importances = modeling.permutation_importances(pipeline, x_hold, y_hold, seed=args.seed)
+    importance = modeling.importance_shares(importances)
     log("permutation importance: " + ", ".join(f"{k}={v:.3f}" for k, v in importance.items()))
     baseline = build_baseline(
         schema,
@@ -185,6 +190,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model_type=args.model_type,
     )
     log(f"wrote {MODEL_FILE} sha256={manifest['sha256']}")
+    packed = pack_serving_code(Path(args.model_dir), Path(args.schema))
+    log(f"packed the serving code into the model archive: {SERVING_CODE_DIR}/ ({packed} files)")
 
     metrics = {
         "challenger": challenger,
@@ -210,6 +217,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "sklearn_version": sklearn.__version__,
         "artifact_sha256": manifest["sha256"],
+        # What the model card shows beyond the holdout metrics, computed on the same holdout rows.
+        "card": {
+            "permutationImportance": {
+                name: {**values, "share": importance[name]} for name, values in importances.items()
+            },
+            "segments": modeling.segment_metrics(schema, x_hold, y_hold, holdout_proba, threshold),
+        },
     }
     output_dir = Path(args.output_data_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -218,6 +232,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _write_json(output_dir / MANIFEST_FILE, manifest)
     log(f"wrote {METRICS_FILE}, {BASELINE_FILE}, {MANIFEST_FILE} to the output data directory")
     return metrics
+
+
+def pack_serving_code(model_dir: Path, schema_path: Path, code_root: Path = CODE_ROOT) -> int:
+    """Copy the serving code into ``<model_dir>/code``: ``inference.py`` at its root (the container
+    imports ``SAGEMAKER_PROGRAM`` as a top-level module), the ``pipelines`` package it imports, and
+    the schema. Returns the number of files written."""
+    target = model_dir / SERVING_CODE_DIR
+    entry = code_root / SERVING_PROGRAM  # the source archive's root copy of pipelines/serving_entry.py
+    if not entry.is_file():
+        entry = code_root / "pipelines" / "serving_entry.py"  # run from a checkout
+    files = [(entry, Path(SERVING_PROGRAM)), (schema_path, Path(SCHEMA_FILE))]
+    package = code_root / "pipelines"
+    files += [
+        (path, path.relative_to(code_root))
+        for path in sorted(package.rglob("*.py"))
+        if "__pycache__" not in path.relative_to(code_root).parts
+    ]
+    for source, relative in files:
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(source.read_bytes())
+    return len(files)
 
 
 def score_champion(

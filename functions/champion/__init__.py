@@ -1,1 +1,1 @@
-"""The champion Lambda: which model (if any) the challenger must beat, and whether it is serving."""
+"""The champion Lambda: which model (if any) the challenger must beat: the one that serves."""

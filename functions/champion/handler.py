@@ -1,4 +1,4 @@
-"""Lambda entry point of champion: ``{}`` in, the champion and endpoint facts out."""
+"""Lambda entry point of champion: ``{}`` in, the serving package (the champion) out."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.champion.logic import ChampionSettings, resolve_champion
+from functions.shared.aws import name_transient_errors
 from functions.shared.observability import logger, tracer
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@name_transient_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = resolve_champion(ChampionSettings.from_env())
     logger.info("champion resolved", extra=result)

@@ -1,7 +1,10 @@
-"""Look up the champion in the SageMaker Model Registry and the serving endpoint's existence.
+"""Look up the champion: the model package the endpoint serves right now.
 
-The champion is the newest *Approved* package of the group — what the pipeline last deployed —
-not the newest package: a Rejected challenger must never become the bar the next one is held to.
+The champion is what serves, read from the endpoint (endpoint -> config -> model ->
+``MLOPS_MODEL_PACKAGE_ARN``), not the newest Approved package: after a rollback, an Approved
+version that lost its blue/green bake, or a production approval still waiting, the newest Approved
+package is not the model a challenger has to beat. An endpoint that does not exist or has
+``Failed`` serves nothing, so there is no champion then.
 """
 
 from __future__ import annotations
@@ -9,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from functions.shared.aws import client
 from functions.shared.config import env_str
+from functions.shared.endpoint import endpoint_state
 from functions.shared.observability import logger
 
-__all__ = ["ChampionSettings", "endpoint_exists", "latest_approved", "resolve_champion"]
+__all__ = ["ChampionSettings", "resolve_champion", "serving_package"]
 
 
 @dataclass(frozen=True)
@@ -28,42 +30,12 @@ class ChampionSettings:
         return cls(env_str("MODEL_PACKAGE_GROUP"), env_str("ENDPOINT_NAME"))
 
 
-def _is_not_found(exc: ClientError) -> bool:
-    error = exc.response.get("Error", {})
-    message = str(error.get("Message", ""))
-    return error.get("Code") in {"ValidationException", "ResourceNotFound"} and (
-        "Could not find" in message or "does not exist" in message
-    )
-
-
-def latest_approved(group: str) -> dict[str, Any] | None:
-    """The newest Approved package summary of ``group``; ``None`` if none (or no such group)."""
-    sagemaker = client("sagemaker")
-    try:
-        response = sagemaker.list_model_packages(
-            ModelPackageGroupName=group,
-            ModelApprovalStatus="Approved",
-            SortBy="CreationTime",
-            SortOrder="Descending",
-            MaxResults=1,
-        )
-    except ClientError as exc:
-        if _is_not_found(exc):
-            return None
-        raise
-    summaries = response.get("ModelPackageSummaryList", [])
-    return summaries[0] if summaries else None
-
-
-def endpoint_exists(name: str) -> bool:
-    """DescribeEndpoint answers a ValidationException "Could not find endpoint" for a missing one."""
-    try:
-        client("sagemaker").describe_endpoint(EndpointName=name)
-    except ClientError as exc:
-        if _is_not_found(exc):
-            return False
-        raise
-    return True
+def serving_package(endpoint: str) -> str | None:
+    """The ARN of the package the endpoint serves, or ``None`` (no endpoint, Failed, or not ours)."""
+    state = endpoint_state(endpoint)
+    if state is None or not state.serving:
+        return None
+    return state.model_package_arn
 
 
 def _metrics_uri(package: dict[str, Any]) -> str | None:
@@ -74,12 +46,12 @@ def _metrics_uri(package: dict[str, Any]) -> str | None:
 
 
 def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
-    """``{"found", "modelPackageArn", "version", "modelDataUrl", "artifactSha256", "metricsUri", "endpointExists"}``.
+    """``{"found", "modelPackageArn", "version", "modelDataUrl", "artifactSha256", "metricsUri"}``.
 
     ``metricsUri`` is the package's ModelQuality statistics (its ``metrics.json``): the planner reads
     the batches the champion trained on from it, so the next run can tell new rows from seen ones.
     """
-    summary = latest_approved(settings.model_package_group)
+    arn = serving_package(settings.endpoint_name)
     out: dict[str, Any] = {
         "found": False,
         "modelPackageArn": None,
@@ -87,21 +59,19 @@ def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
         "modelDataUrl": None,
         "artifactSha256": None,
         "metricsUri": None,
-        "endpointExists": endpoint_exists(settings.endpoint_name),
     }
-    if summary is None:
+    if arn is None:
         return out
-    arn = summary["ModelPackageArn"]
     package = client("sagemaker").describe_model_package(ModelPackageName=arn)
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     if not containers or not containers[0].get("ModelDataUrl"):
         # A package without model data cannot be a champion: train without one rather than fail.
-        logger.warning("the latest Approved package has no ModelDataUrl; no champion", extra={"arn": arn})
+        logger.warning("the serving package has no ModelDataUrl; no champion", extra={"arn": arn})
         return out
     out.update(
         found=True,
         modelPackageArn=arn,
-        version=package.get("ModelPackageVersion", summary.get("ModelPackageVersion")),
+        version=package.get("ModelPackageVersion"),
         modelDataUrl=containers[0]["ModelDataUrl"],
         # Lets training verify the champion's model.joblib before unpickling it (--champion-sha256).
         artifactSha256=(containers[0].get("Environment") or {}).get("MLOPS_MODEL_SHA256")

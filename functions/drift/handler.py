@@ -7,11 +7,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.drift.logic import DriftSettings, run_drift_check
+from functions.shared.aws import name_transient_errors
 from functions.shared.observability import logger, tracer
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@name_transient_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled EventBridge event carries no parameters; {"windowStart", "windowEnd"} overrides.
     return run_drift_check(event if isinstance(event, dict) else {}, DriftSettings.from_env())

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.groundtruth.logic import GroundTruthSettings, process_label_file
+from functions.shared.aws import name_transient_errors
 from functions.shared.errors import UnsupportedEventError
 from functions.shared.observability import logger, tracer
 from functions.validate.source import SourceObject
@@ -36,6 +37,7 @@ def label_source(event: dict[str, Any]) -> SourceObject:
 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
+@name_transient_errors
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = label_source(event if isinstance(event, dict) else {})
     if not source.key.lower().endswith(".csv"):

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from functions.plan.window import WindowMode, select_window, since_quality_change, window_summary
 from functions.shared.batches import (
@@ -139,7 +139,7 @@ def champion_seen(metrics: Any, batches: Sequence[Batch], metrics_written: datet
     return ChampionBatches(seen, frozenset(seen), "unknown: all seen")
 
 
-def _is_names(value: Any) -> bool:
+def _is_names(value: Any) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 

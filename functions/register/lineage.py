@@ -18,7 +18,9 @@ __all__ = ["MAX_KEY", "MAX_VALUE", "build_lineage", "metadata_value", "pairs"]
 
 MAX_KEY = 128
 MAX_VALUE = 256
-MAX_ENTRIES = 50
+# The API allows 50 entries; lineage keeps 8 free for the governance keys written beside it and
+# later (stage, modelCard, serving, servedSince, servedUntil, endpoint).
+MAX_ENTRIES = 42
 _ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
 _ELLIPSIS = "..."
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
@@ -29,19 +29,23 @@ from functions.shared.aws import client
 from functions.shared.observability import logger
 
 __all__ = [
+    "BATCH_FILE",
     "RETRAINING_STATE_KEY",
     "Batch",
     "batch_from_validation",
     "list_batches",
     "newest_batch",
+    "parse_snapshot_key",
     "read_json_if_exists",
     "snapshot_key",
+    "snapshot_version",
     "snapshots_prefix",
     "version_sort_key",
     "version_time",
 ]
 
 RETRAINING_STATE_KEY = "retraining/state.json"
+BATCH_FILE = "data.csv"  # a batch's data in its folder: snapshots/<dataset>/<datasetVersion>/data.csv
 _VERSION_STAMP = re.compile(r"(\d{8}T\d{6})(\d{6})?Z(?:-|$)")
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -77,7 +81,25 @@ def snapshots_prefix(dataset: str) -> str:
 
 
 def snapshot_key(dataset: str, version: str) -> str:
-    return f"{snapshots_prefix(dataset)}{version}/data.csv"
+    return f"{snapshots_prefix(dataset)}{version}/{BATCH_FILE}"
+
+
+def parse_snapshot_key(dataset: str, key: str) -> tuple[str, str] | None:
+    """``(datasetVersion, file name)`` for a file directly in a batch's folder
+    (``snapshots/<dataset>/<datasetVersion>/<name>``), else ``None``."""
+    prefix = snapshots_prefix(dataset)
+    if not key.startswith(prefix):
+        return None
+    version, _, name = key[len(prefix) :].partition("/")
+    if not version or not name or "/" in name:
+        return None
+    return version, name
+
+
+def snapshot_version(dataset: str, key: str) -> str | None:
+    """The datasetVersion when ``key`` is a batch's data file (the inverse of ``snapshot_key``)."""
+    parts = parse_snapshot_key(dataset, key)
+    return parts[0] if parts is not None and parts[1] == BATCH_FILE else None
 
 
 def version_time(version: str) -> datetime | None:
@@ -153,22 +175,22 @@ def batch_from_validation(version: str, key: str, report: Any, etag: str | None 
     )
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _snapshot_objects(bucket: str, dataset: str) -> dict[str, tuple[str | None, bool]]:
     """``{version: (data.csv ETag, has validation.json)}`` for every version holding a data.csv."""
-    prefix = snapshots_prefix(dataset)
     data: dict[str, str | None] = {}
     reports: set[str] = set()
     paginator = client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+    for page in paginator.paginate(Bucket=bucket, Prefix=snapshots_prefix(dataset)):
         for obj in page.get("Contents", []):
-            version, _, name = obj["Key"][len(prefix) :].partition("/")
-            if not version or "/" in name:
+            parts = parse_snapshot_key(dataset, obj["Key"])
+            if parts is None:
                 continue
-            if name == "data.csv":
+            version, name = parts
+            if name == BATCH_FILE:
                 data[version] = obj.get("ETag")
             elif name == "validation.json":
                 reports.add(version)

@@ -41,4 +41,14 @@ class UnsupportedEventError(PipelineError):
 
 
 class SourceObjectError(PipelineError):
-    """The object a run was started for is gone or changed since its event (nothing to validate)."""
+    """The object a run was started for cannot be validated: its bucket or version is gone, it was
+    deleted or changed since its event, or the function may not read it (nothing is trained)."""
+
+
+class TransientServiceError(Exception):
+    """An AWS service throttled or was briefly unavailable beyond the SDK's own retries.
+
+    Deliberately not a ``PipelineError``: it is the one failure a retry can fix, and the state
+    machine's Retry (``TRANSIENT_ERRORS``) matches this name; asynchronous invocations are retried
+    by Lambda. The message names the operation and the service's error code.
+    """

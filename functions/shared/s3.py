@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from functions.shared.aws import client
 
 __all__ = [
     "S3Location",
     "get_json",
+    "is_taken",
     "parse_s3_uri",
     "put_bytes",
     "put_json",
@@ -43,12 +46,16 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def parse_s3_uri(uri: str) -> S3Location:
-    """Split ``s3://bucket/key``; anything else is a ValueError naming the bad text."""
+def parse_s3_uri(uri: str, *, prefix: bool = False) -> S3Location:
+    """Split ``s3://bucket/key``; anything else is a ValueError naming the bad text.
+
+    ``prefix=True`` reads a key prefix instead of an object's key, which may be empty
+    (``s3://bucket`` or ``s3://bucket/`` names the whole bucket, as SageMaker's S3Uri allows).
+    """
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise ValueError(f"not an S3 URI: {uri!r}")
     bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
+    if not bucket or not (key or prefix):
         raise ValueError(f"S3 URI needs a bucket and a key: {uri!r}")
     return S3Location(bucket, key)
 
@@ -58,15 +65,25 @@ def utc_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime(STAMP_FORMAT)
 
 
-def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> str:
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+def put_bytes(bucket: str, key: str, body: bytes, content_type: str, *, only_new: bool = False) -> str:
+    """Write an object; ``only_new``: a conditional write (If-None-Match ``*``) that fails with
+    ``PreconditionFailed`` (see :func:`is_taken`) instead of replacing an existing object."""
+    extra = {"IfNoneMatch": "*"} if only_new else {}
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **extra)
     return s3_uri(bucket, key)
 
 
-def put_json(bucket: str, key: str, document: Any) -> str:
-    """Write ``document`` as indented UTF-8 JSON and return its URI."""
+def put_json(bucket: str, key: str, document: Any, *, only_new: bool = False) -> str:
+    """Write ``document`` as indented UTF-8 JSON and return its URI (``only_new``: see put_bytes)."""
     body = json.dumps(document, indent=2, sort_keys=False, default=str).encode("utf-8")
-    return put_bytes(bucket, key, body, "application/json")
+    return put_bytes(bucket, key, body, "application/json", only_new=only_new)
+
+
+def is_taken(error: Exception) -> bool:
+    """Whether a conditional write lost: the key exists, or a concurrent write to it is in progress."""
+    if not isinstance(error, ClientError):
+        return False
+    return error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def get_json(bucket: str, key: str) -> Any:

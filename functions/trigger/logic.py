@@ -79,6 +79,7 @@ def _arn_scope(arn: str) -> tuple[str, str, str, str, str] | None:
 class TriggerSettings:
     state_machine_arn: str
     upload_prefix: str
+    incoming_bucket: str
     curated_bucket: str
     artifacts_bucket: str
     dataset_name: str
@@ -86,12 +87,14 @@ class TriggerSettings:
     drift_alarm_name: str
     quality_alarm_name: str
     retrain_on_alarm: bool
+    model_package_group: str = ""  # approvals of this group's packages start deploy-only runs
 
     @classmethod
     def from_env(cls) -> TriggerSettings:
         return cls(
             state_machine_arn=env_str("STATE_MACHINE_ARN"),
             upload_prefix=env_str("UPLOAD_PREFIX"),
+            incoming_bucket=env_str("INCOMING_BUCKET"),
             curated_bucket=env_str("CURATED_BUCKET"),
             artifacts_bucket=env_str("ARTIFACTS_BUCKET"),
             dataset_name=env_str("DATASET_NAME"),
@@ -99,6 +102,7 @@ class TriggerSettings:
             drift_alarm_name=env_str("DRIFT_ALARM_NAME"),
             quality_alarm_name=env_str("QUALITY_ALARM_NAME"),
             retrain_on_alarm=_env_flag("RETRAIN_ON_ALARM"),
+            model_package_group=env_str("MODEL_PACKAGE_GROUP", ""),
         )
 
     def reason_of(self, alarm_name: str) -> str | None:
@@ -185,10 +189,20 @@ def _start(executions: Executions, trigger: str, name: str, payload: dict[str, A
 
 
 def on_upload(event: S3EventNotificationEventBridgeModel, settings: TriggerSettings) -> TriggerResult:
-    """Start a run for a new object under the upload prefix (folder markers and other keys are ignored)."""
+    """Start a run for a new object under the upload prefix of the incoming bucket (folder markers,
+    other keys and other buckets' objects are ignored, each with a log line)."""
     bucket = event.detail.bucket.name
     obj = event.detail.object
     key, version_id, etag = obj.key, obj.version_id, normalise_etag(obj.etag)
+    if bucket != settings.incoming_bucket:
+        return _skip(
+            "upload",
+            SKIP_IGNORED_KEY,
+            None,
+            f"bucket {bucket!r} is not the incoming bucket {settings.incoming_bucket!r}",
+            bucket=bucket,
+            key=key,
+        )
     if not key.startswith(settings.upload_prefix) or key.endswith("/"):
         return _skip(
             "upload",

@@ -15,7 +15,14 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AlarmState", "AlarmStateChangeDetail", "AlarmStateChangeEvent", "ManualRequest"]
+__all__ = [
+    "AlarmState",
+    "AlarmStateChangeDetail",
+    "AlarmStateChangeEvent",
+    "ManualRequest",
+    "ModelPackageDetail",
+    "ModelPackageStateChangeEvent",
+]
 
 
 class AlarmState(BaseModel):
@@ -32,7 +39,7 @@ class AlarmStateChangeDetail(BaseModel):
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
-class AlarmStateChangeEvent(EventBridgeModel):  # type: ignore[override]
+class AlarmStateChangeEvent(EventBridgeModel):
     """EventBridge ``CloudWatch Alarm State Change`` (source ``aws.cloudwatch``)."""
 
     source: Literal["aws.cloudwatch"]
@@ -63,3 +70,25 @@ class ManualRequest(BaseModel):
     versionId: str | None = None
     etag: str | None = None
     requestId: str | None = None
+
+
+class ModelPackageDetail(BaseModel):
+    """The fields of a model package the trigger reads (the detail carries the whole description)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ModelPackageGroupName: str
+    ModelPackageArn: str
+    ModelApprovalStatus: str | None = None
+    ModelPackageVersion: int | None = None
+    LastModifiedTime: Any = None
+    CreationTime: Any = None
+
+
+class ModelPackageStateChangeEvent(EventBridgeModel):
+    """EventBridge ``SageMaker Model Package State Change`` (source ``aws.sagemaker``): a package
+    was registered or its approval status changed; ``detail`` is the package's description."""
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
+    detail: ModelPackageDetail

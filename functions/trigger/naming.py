@@ -2,7 +2,8 @@
 
 Step Functions refuses a second execution with a name it has already seen (for 90 days), so naming
 an execution after the *event's identity* turns EventBridge's at-least-once delivery into exactly
-one run. Names stay <= 56 characters so ``train-<executionName>`` is a valid training job name.
+one run. Names stay <= 54 characters so ``train-<executionName>-<attempt>`` (each retried attempt
+of the training state has a job of its own) is a valid training job name (<= 63).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ __all__ = [
     "ALARM_REASONS",
     "MAX_NAME_LENGTH",
     "alarm_name",
+    "approval_name",
     "execution_name",
     "manual_name",
     "normalise_etag",
@@ -21,7 +23,7 @@ __all__ = [
 
 ALARM_REASONS = ("drift", "quality")
 
-MAX_NAME_LENGTH = 56
+MAX_NAME_LENGTH = 54
 _DIGEST_CHARS = 32
 
 
@@ -65,3 +67,9 @@ def alarm_name(reason: str, alarm_arn: str, state_change_time: str, newest_batch
 
 def manual_name(bucket: str, key: str, version_id: str | None, etag: str | None, request_id: str) -> str:
     return execution_name("manual", bucket, key, version_id or normalise_etag(etag), request_id)
+
+
+def approval_name(package_arn: str, changed_at: str | None) -> str:
+    """The deploy-only run for one approval: SageMaker may send several events for it, all with
+    the package's same last-modified time, so they are duplicates; a later re-approval is not."""
+    return execution_name("approval", package_arn, changed_at)

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import functools
 import io
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, TypeVar
 
-from functions.shared.aws import client
+from botocore.exceptions import ClientError
+
+from functions.shared.batches import snapshot_version
 from functions.shared.config import code_path, env_str
 from functions.shared.errors import DataValidationError
 from functions.shared.observability import count, logger
-from functions.shared.s3 import put_json, s3_uri, utc_stamp
-from functions.validate.checks import ENCODING, ValidationResult, unreadable, validate_csv
-from functions.validate.source import SourceObject, open_source
+from functions.shared.s3 import is_taken, put_json, s3_uri
+from functions.validate.checks import ValidationResult, validate_csv
+from functions.validate.source import SourceObject, copy_source_to, open_source
 from pipelines.schema import DatasetSchema, load_schema
 
 __all__ = ["ORIGINS", "ValidateSettings", "dataset_version", "validate_upload"]
@@ -32,6 +34,13 @@ __all__ = ["ORIGINS", "ValidateSettings", "dataset_version", "validate_upload"]
 MAX_FAILURES_IN_MESSAGE = 20  # keeps the Step Functions error cause well under its 32 KB limit
 ORIGINS = ("upload", "ground_truth")  # validation.json ``origin`` values (docs/ARCHITECTURE.md)
 VERSION_STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# A report is written only where none exists (If-None-Match): a run that finds its version or
+# quarantine stamp taken by a concurrent one moves on by a microsecond, never overwrites it.
+CLAIM_ATTEMPTS = 8
+# A quarantine key is "<stamp>/<path-safe key>", and its report adds ".report.json": S3 keys are
+# at most 1024 bytes.
+MAX_QUARANTINED_KEY_BYTES = 1024 - len("20260101T000000000000Z/") - len(".report.json")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,22 @@ def dataset_version(moment: datetime, sha256_hex: str) -> str:
     return f"{moment.astimezone(UTC).strftime(VERSION_STAMP_FORMAT)}-{sha256_hex[:12]}"
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(VERSION_STAMP_FORMAT)
+
+
+def _claim(now: datetime, write: Callable[[datetime], T]) -> T:
+    """``write(now)``, or at the next free microsecond when its conditional write lost to another run."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return write(now + timedelta(microseconds=attempt))
+        except ClientError as exc:
+            if not is_taken(exc) or attempt + 1 == CLAIM_ATTEMPTS:
+                raise
+            logger.info("stamp taken by a concurrent validation; trying the next microsecond")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _existing_snapshot_version(source: SourceObject, settings: ValidateSettings) -> str | None:
     """The datasetVersion when the source already IS a curated snapshot (a drift retraining).
 
@@ -75,9 +100,7 @@ def _existing_snapshot_version(source: SourceObject, settings: ValidateSettings)
     """
     if source.bucket != settings.curated_bucket:
         return None
-    pattern = rf"snapshots/{re.escape(settings.dataset_name)}/([^/]+)/data\.csv"
-    match = re.fullmatch(pattern, source.key)
-    return match.group(1) if match else None
+    return snapshot_version(settings.dataset_name, source.key)
 
 
 def validate_upload(
@@ -102,13 +125,10 @@ def validate_upload(
     source = SourceObject.from_state(state)
     reader, etag = open_source(source)
     try:
-        text = io.TextIOWrapper(io.BufferedReader(reader, buffer_size=1 << 20), encoding="utf-8-sig", newline="")
-        try:
-            result = validate_csv(text, schema)
-        except UnicodeDecodeError as exc:
-            result = unreadable(
-                schema, ENCODING, f"the file is not UTF-8 text ({exc.reason}: {exc.object[exc.start : exc.end]!r})"
-            )
+        # The bytes as read (and hashed): the validator decodes them itself, so a file that is not
+        # UTF-8 is reported as such (``encoding``); `mlops validate` calls validate_csv the same way.
+        buffered = io.BufferedReader(reader, buffer_size=1 << 20)  # held: its collection would close reader
+        result = validate_csv(buffered, schema)
         reader.drain()
     finally:
         reader.close()
@@ -147,23 +167,27 @@ def _snapshot(
     settings: ValidateSettings,
     now: datetime,
     digest: str,
+    *,
+    copy: Callable[[str, str, str], None] | None = None,
 ) -> dict[str, Any]:
+    """``copy(etag, bucket, key)`` writes the snapshot's data.csv (default: CopyObject of the source);
+    the distributed path passes its own (a multipart copy, or a manifest's parts concatenated)."""
     existing = _existing_snapshot_version(source, settings)
-    version = existing or dataset_version(now, digest)
-    prefix = f"snapshots/{settings.dataset_name}/{version}/"
-    if existing:
-        report_key = f"{prefix}revalidation-{utc_stamp(now)}.json"
-    else:
-        # CopySourceIfMatch: the snapshot is byte-for-byte the version that was just validated.
-        client("s3").copy_object(
-            Bucket=settings.curated_bucket,
-            Key=f"{prefix}data.csv",
-            CopySource=source.copy_source(),
-            CopySourceIfMatch=etag,
-            MetadataDirective="COPY",
-        )
-        report_key = f"{prefix}validation.json"
-    report_uri = put_json(settings.curated_bucket, report_key, {**report, "datasetVersion": version})
+    write_data = copy or functools.partial(copy_source_to, source)
+
+    def write(moment: datetime) -> tuple[str, str, str]:
+        version = existing or dataset_version(moment, digest)
+        prefix = f"snapshots/{settings.dataset_name}/{version}/"
+        if existing:
+            report_key = f"{prefix}revalidation-{_stamp(moment)}.json"
+        else:
+            # CopySourceIfMatch: the snapshot is byte-for-byte the version that was just validated.
+            write_data(etag, settings.curated_bucket, f"{prefix}data.csv")
+            report_key = f"{prefix}validation.json"
+        document = {**report, "datasetVersion": version}
+        return version, prefix, put_json(settings.curated_bucket, report_key, document, only_new=True)
+
+    version, prefix, report_uri = _claim(now, write)
     logger.info("snapshot curated", extra={"datasetVersion": version, "reportUri": report_uri})
     return {
         "dataset": settings.dataset_name,
@@ -188,18 +212,21 @@ def _quarantine(
     result: ValidationResult,
     settings: ValidateSettings,
     now: datetime,
+    *,
+    copy: Callable[[str, str, str], None] | None = None,
 ) -> NoReturn:
     """Copy the object to quarantine with its report, count it, and fail the run with a clear error."""
-    key = f"{utc_stamp(now)}/{source.key}"
-    client("s3").copy_object(
-        Bucket=settings.quarantine_bucket,
-        Key=key,
-        CopySource=source.copy_source(),
-        CopySourceIfMatch=etag,
-        MetadataDirective="COPY",
-    )
-    object_uri = s3_uri(settings.quarantine_bucket, key)
-    report_uri = put_json(settings.quarantine_bucket, f"{key}.report.json", {**report, "quarantinedObject": object_uri})
+    write_data = copy or functools.partial(copy_source_to, source)
+    safe_key = source.path_safe_key(MAX_QUARANTINED_KEY_BYTES)  # never "..": see SourceObject.path_safe_key
+
+    def write(moment: datetime) -> tuple[str, str]:
+        key = f"{_stamp(moment)}/{safe_key}"
+        write_data(etag, settings.quarantine_bucket, key)
+        object_uri = s3_uri(settings.quarantine_bucket, key)
+        document = {**report, "quarantinedObject": object_uri}
+        return object_uri, put_json(settings.quarantine_bucket, f"{key}.report.json", document, only_new=True)
+
+    object_uri, report_uri = _claim(now, write)
     count("ValidationFailed")
     logger.warning("data quarantined", extra={"quarantinedObject": object_uri, "reportUri": report_uri})
     raise DataValidationError(_message(source, result, object_uri, report_uri))

@@ -22,6 +22,7 @@ from aws_cdk import aws_lambda_destinations as lambda_destinations
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.compliance import ON_FAILURE_DESTINATION_REASON, skip_checkov
 from infra.config import MlopsConfig
 from infra.constructs.dead_letter_queue import DeadLetterQueue
 from infra.constructs.lambda_functions import PipelineFunction
@@ -96,6 +97,7 @@ class DriftMonitoring(Construct):
         self.function.function.configure_async_invoke(
             on_failure=lambda_destinations.SqsDestination(dead_letters), retry_attempts=2
         )
+        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
         self.schedule = events.Rule(
             self,
             "Schedule",

@@ -53,12 +53,14 @@ class NotificationsTopic(Construct):
                 conditions=alarms_of_this_account,
             )
         )
-        # SNS encrypts on the publisher's behalf: the alarm service needs the data key.
+        # SNS encrypts on the publisher's behalf: the alarm service needs the data key. SNS asks for
+        # GenerateDataKey only (the state machine publishes with exactly these two), not the pair or
+        # plaintext-free variants the documented kms:GenerateDataKey* would also allow.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[cloudwatch],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
             )
         )

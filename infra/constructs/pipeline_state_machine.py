@@ -2,10 +2,13 @@
 
 Validate -> resolve the champion -> plan the training window (or skip: no new labelled data, or an
 upload that is not to retrain) -> train (with or without the champion's model as a channel) ->
-evaluate -> register -> if approved: create model, endpoint config with data capture, create or
-update the endpoint, then poll until it serves the new config. Every task retries transient
-service errors and sends anything else to one failure path that notifies and fails the execution
-with the original error, so a run never ends silently.
+evaluate -> register -> if approved: the deployment phase (``infra.constructs.deployment``: one
+deployment at a time per endpoint, decided at deploy time, blue/green with auto-rollback). Where
+approval is ``manual`` an approved challenger is registered ``PendingManualApproval`` and the run
+ends ``AwaitingApproval``: its approval in the registry starts a run with ``{"deploy":
+{"modelPackageArn"}}``, which goes straight to the same deployment phase (as does a rollback).
+Every task retries transient service errors and sends anything else to one failure path that
+notifies and fails the execution with the original error, so a run never ends silently.
 
 Choices read flat paths only (``$.champion.found``, ``$.evaluation.approved``,
 ``$.endpoint.EndpointStatus``) because the local executor and the console both handle those
@@ -29,26 +32,19 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.compliance import acknowledge, logical_id
-from infra.config import ServingConfig, TrainingConfig
+from infra.config import APPROVAL_MODES, ServingConfig, TrainingConfig
+from infra.constructs.deployment import VARIANT_NAME, DeploymentPhase
+from infra.constructs.log_encryption import LogEncryptionKey
+from infra.constructs.retries import TRANSIENT_ERRORS, retry_transient
+from infra.constructs.training_code import SourceArchiveCopy
 from infra.naming import BucketRef, nag_arn
 
-__all__ = ["TRANSIENT_ERRORS", "PipelineFunctions", "PipelineStateMachine"]
+__all__ = ["TRANSIENT_ERRORS", "VARIANT_NAME", "PipelineFunctions", "PipelineStateMachine"]
 
-# Errors worth another attempt. Function errors (DataValidationError, a bug) are not among them.
-TRANSIENT_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "SageMaker.AmazonSageMakerException",
-    "SageMaker.ThrottlingException",
-    "ThrottlingException",
-]
-VARIANT_NAME = "AllTraffic"
 # Training (<= maxRuntimeSeconds) plus endpoint creation fit well inside; a stuck run ends here.
 DEFAULT_TIMEOUT = cdk.Duration.hours(6)
 
-_GuardedT = TypeVar("_GuardedT", sfn.TaskStateBase, sfn.CustomState)
+_GuardedT = TypeVar("_GuardedT", bound=sfn.TaskStateBase | sfn.CustomState)
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,7 @@ class PipelineFunctions:
     plan: lambda_.IFunction
     evaluate: lambda_.IFunction
     register: lambda_.IFunction
+    deploy: lambda_.IFunction
 
 
 class _S3Uri(tasks.S3Location):
@@ -82,6 +79,15 @@ def _execution_scoped(kind: str) -> str:
     return sfn.JsonPath.format(f"{kind}-{{}}", sfn.JsonPath.execution_name)
 
 
+def _attempt_scoped(kind: str) -> str:
+    """``<kind>-<executionName>-<attempt>``: a retried ``.sync`` job state creates its job again, and
+    SageMaker refuses a job name in use (``ResourceInUse``), so each attempt (``$$.State.RetryCount``,
+    0 for the first) names its own job. The trigger keeps execution names <= 54 characters."""
+    return sfn.JsonPath.format(
+        f"{kind}-{{}}-{{}}", sfn.JsonPath.execution_name, sfn.JsonPath.string_at("$$.State.RetryCount")
+    )
+
+
 class PipelineStateMachine(Construct):
     """The Step Functions state machine that trains, gates, registers and deploys one model."""
 
@@ -92,28 +98,35 @@ class PipelineStateMachine(Construct):
         *,
         state_machine_name: str,
         functions: PipelineFunctions,
-        sagemaker_role: iam.IRole,
+        sagemaker_role: iam.Role,
         artifacts: BucketRef,
         training_prefix: str,
         capture_prefix: str,
         training_image_uri: str,
         inference_image_uri: str,
-        source_archive_url: str,
+        source_archive: SourceArchiveCopy,
         train_program: str,
         inference_program: str,
         training: TrainingConfig,
         serving: ServingConfig,
         endpoint_name: str,
         topic: sns.ITopic,
+        name_prefix: str,
+        package_arn_pattern: str,
+        approval: str = "auto",
         timeout: cdk.Duration | None = None,
+        validation_max_concurrency: int = 8,
     ) -> None:
         super().__init__(scope, construct_id)
+        if approval not in APPROVAL_MODES:
+            raise ValueError(f"approval must be one of {list(APPROVAL_MODES)}, got {approval!r}")
         # CDK tasks add S3 grants to the role they pass; the role already holds exact statements.
         self._sagemaker_role = sagemaker_role.without_policy_updates()
         self._artifacts = artifacts
         self._training_prefix = training_prefix
         self._training_image_uri = training_image_uri
-        self._source_archive_url = source_archive_url
+        self._source_archive = source_archive
+        self._source_archive_url = source_archive.url  # training reads the artifacts bucket's copy
         self._train_program = train_program
         self._training = training
         self._endpoint_name = endpoint_name
@@ -223,10 +236,30 @@ class PipelineStateMachine(Construct):
                 result_path="$.plan",
             )
         )
+        # The code is copied out of the CDK's asset bucket before it trains a model: the run's lineage
+        # then points at an object that no `cdk gc` can take away.
+        publish_code = self._guard(
+            tasks.CallAwsService(
+                self,
+                "PublishSourceArchive",
+                service="s3",
+                action="copyObject",
+                iam_action="s3:PutObject",
+                iam_resources=[source_archive.arn],
+                parameters={
+                    "Bucket": source_archive.bucket,
+                    "Key": source_archive.key,
+                    "CopySource": f"{source_archive.source_bucket}/{source_archive.source_key}",
+                    "TaggingDirective": "REPLACE",
+                },
+                result_path=sfn.JsonPath.DISCARD,
+            )
+        )
+        publish_code.next(has_champion)
         # A run that has nothing new to learn from ends here, successfully: the champion keeps serving.
         should_train = (
             sfn.Choice(self, "Train?")
-            .when(sfn.Condition.boolean_equals("$.plan.train", True), has_champion)
+            .when(sfn.Condition.boolean_equals("$.plan.train", True), publish_code)
             .otherwise(sfn.Succeed(self, "NotRetrained", comment="No new labelled data, or uploads do not retrain"))
         )
         plan_training.next(should_train)
@@ -250,20 +283,39 @@ class PipelineStateMachine(Construct):
         )
         notify_rejected.next(sfn.Succeed(self, "ModelRejected"))
 
-        deploy = self._deployment(
-            inference_image_uri=inference_image_uri,
-            inference_program=inference_program,
+        self.deployment = DeploymentPhase(
+            self,
+            "Deployment",
+            state_scope=self,
+            decide=functions.deploy,
+            sagemaker_role=self._sagemaker_role,
+            artifacts=artifacts,
             capture_prefix=capture_prefix,
             serving=serving,
+            endpoint_name=endpoint_name,
+            name_prefix=name_prefix,
+            state_machine_name=state_machine_name,
+            topic=topic,
+            notify_failure=self._notify_failure,
+            package_arn_pattern=package_arn_pattern,
         )
         register.next(
             sfn.Choice(self, "Approved?")
-            .when(sfn.Condition.boolean_equals("$.evaluation.approved", True), deploy)
+            .when(sfn.Condition.boolean_equals("$.evaluation.approved", True), self._after_approval(approval))
             .otherwise(notify_rejected)
         )
 
-        definition = validate.next(resolve_champion).next(plan_training)
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
+        # A run started with {"deploy": {"modelPackageArn"}} (a registry approval, a rollback) only deploys.
+        definition = (
+            sfn.Choice(self, "DeployOnly?")
+            .when(sfn.Condition.is_present("$.deploy.modelPackageArn"), self.deployment.start)
+            .otherwise(validate)
+        )
+        validate.next(self._distributed_validation(functions.validate, validation_max_concurrency, resolve_champion))
+        resolve_champion.next(plan_training)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, encryption_key=LogEncryptionKey.of(self)
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -274,20 +326,73 @@ class PipelineStateMachine(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             comment="Validate, train, evaluate, register and deploy one model (docs/ARCHITECTURE.md)",
         )
-        self._grant_custom_states()
-        self._acknowledge(functions)
+        self.deployment.grant(self.state_machine)
+        # CopyObject reads the source object (the CDK asset) besides writing the copy.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._source_archive.source_arn])
+        )
+        self._acknowledge(functions, state_machine_name, package_arn_pattern)
+        self._acknowledge_distributed_map()
 
     # --- building blocks -------------------------------------------------------------------
 
+    def _distributed_validation(
+        self, validate: lambda_.IFunction, max_concurrency: int, then: sfn.IChainable
+    ) -> sfn.Choice:
+        """``Validated?``: the single-function answer goes on; a map plan (``$.validation.mode`` =
+        ``map``) runs ``ValidateParts`` (a Distributed Map over its items, each a ``part`` action of
+        the validate function) and ``ReduceValidation``, whose answer replaces the plan: both paths
+        leave the same ``$.validation`` (docs/ARCHITECTURE.md, "Validation beyond one function")."""
+        part = retry_transient(
+            tasks.LambdaInvoke(
+                self,
+                "ValidatePart",
+                lambda_function=validate,
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+            )
+        )
+        parts = sfn.DistributedMap(
+            self,
+            "ValidateParts",
+            items_path="$.validation.items",
+            item_selector={
+                "action": "part",
+                "kind.$": "$.validation.kind",
+                "runId.$": "$.validation.runId",
+                "data.$": "$.validation.source",
+                "item.$": "$$.Map.Item.Value",
+            },
+            max_concurrency=max_concurrency,
+            # The reduce reads the partial results from S3: the parts' answers are not kept in the
+            # state (256 KiB), however many there are.
+            result_path=sfn.JsonPath.DISCARD,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+        )
+        parts.item_processor(part)
+        parts.add_catch(self._notify_failure, errors=["States.ALL"], result_path="$.error")
+        reduce = self._guard(
+            tasks.LambdaInvoke(
+                self,
+                "ReduceValidation",
+                lambda_function=validate,
+                payload=sfn.TaskInput.from_object(
+                    {"action": "reduce", "validation": sfn.JsonPath.object_at("$.validation")}
+                ),
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path="$.validation",
+            )
+        )
+        parts.next(reduce).next(then)
+        is_map = sfn.Condition.and_(
+            sfn.Condition.is_present("$.validation.mode"), sfn.Condition.string_equals("$.validation.mode", "map")
+        )
+        return sfn.Choice(self, "ValidationMap?").when(is_map, parts).otherwise(then)
+
     def _guard(self, task: _GuardedT) -> _GuardedT:
         """Retry transient errors, then route every other error to the one failure path."""
-        task.add_retry(
-            errors=TRANSIENT_ERRORS,
-            interval=cdk.Duration.seconds(5),
-            max_attempts=4,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        retry_transient(task)
         task.add_catch(self._notify_failure, errors=["States.ALL"], result_path="$.error")
         return task
 
@@ -312,7 +417,7 @@ class PipelineStateMachine(Construct):
                 self,
                 state_id,
                 integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                training_job_name=_execution_scoped("train"),
+                training_job_name=_attempt_scoped("train"),
                 role=self._sagemaker_role,
                 algorithm_specification=tasks.AlgorithmSpecification(
                     training_image=tasks.DockerImage.from_registry(self._training_image_uri),
@@ -353,202 +458,81 @@ class PipelineStateMachine(Construct):
             ),
         )
 
-    def _deployment(
-        self,
-        *,
-        inference_image_uri: str,
-        inference_program: str,
-        capture_prefix: str,
-        serving: ServingConfig,
-    ) -> sfn.IChainable:
-        create_model = self._guard(
-            tasks.SageMakerCreateModel(
+    def _after_approval(self, approval: str) -> sfn.IChainable:
+        """Auto: the challenger goes to the deployment phase. Manual: a person approves it later."""
+        if approval == "auto":
+            return sfn.Pass(
                 self,
-                "CreateModel",
-                model_name=_execution_scoped("model"),
-                role=self._sagemaker_role,
-                primary_container=tasks.ContainerDefinition(
-                    image=tasks.DockerImage.from_registry(inference_image_uri),
-                    model_s3_location=tasks.S3Location.from_json_expression("$.training.modelArtifacts"),
-                    environment_variables=sfn.TaskInput.from_object(
-                        {
-                            "MLOPS_MODEL_SHA256": sfn.JsonPath.string_at("$.evaluation.artifactSha256"),
-                            "MLOPS_BASELINE_URI": sfn.JsonPath.string_at("$.evaluation.reports.baseline"),
-                            "MLOPS_MODEL_PACKAGE_ARN": sfn.JsonPath.string_at("$.registration.modelPackageArn"),
-                            "SAGEMAKER_PROGRAM": inference_program,
-                            "SAGEMAKER_SUBMIT_DIRECTORY": self._source_archive_url,
-                            "SAGEMAKER_REGION": cdk.Aws.REGION,
-                            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                        }
-                    ),
-                ),
-                result_selector={"modelArn": sfn.JsonPath.string_at("$.ModelArn")},
-                result_path="$.model",
-            )
-        )
-        create_endpoint_config = self._guard(
-            sfn.CustomState(
-                self,
-                "CreateEndpointConfig",
-                state_json={
-                    "Type": "Task",
-                    "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:createEndpointConfig",
-                    "Parameters": {
-                        "EndpointConfigName.$": _execution_scoped("config"),
-                        "ProductionVariants": [
-                            {
-                                "VariantName": VARIANT_NAME,
-                                "ModelName.$": _execution_scoped("model"),
-                                "InstanceType": serving.instance_type,
-                                "InitialInstanceCount": serving.initial_instance_count,
-                                "InitialVariantWeight": 1,
-                            }
-                        ],
-                        "DataCaptureConfig": {
-                            "EnableCapture": True,
-                            "InitialSamplingPercentage": serving.capture_sampling_percentage,
-                            "DestinationS3Uri": self._artifacts.s3_uri(capture_prefix.rstrip("/")),
-                            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-                            "CaptureContentTypeHeader": {
-                                "CsvContentTypes": ["text/csv"],
-                                "JsonContentTypes": ["application/json"],
-                            },
-                        },
-                    },
-                    # The name is kept so the poll loop can tell "serving this config" from a
-                    # rolled-back update that is InService on the previous one.
-                    "ResultSelector": {
-                        "name.$": _execution_scoped("config"),
-                        "arn.$": "$.EndpointConfigArn",
-                    },
-                    "ResultPath": "$.endpointConfig",
-                },
-            )
-        )
-        update_endpoint = self._guard(
-            tasks.SageMakerUpdateEndpoint(
-                self,
-                "UpdateEndpoint",
-                endpoint_name=self._endpoint_name,
-                endpoint_config_name=_execution_scoped("config"),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-        )
-        create_endpoint = self._guard(
-            tasks.SageMakerCreateEndpoint(
-                self,
-                "CreateEndpoint",
-                endpoint_name=self._endpoint_name,
-                endpoint_config_name=_execution_scoped("config"),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-        )
-        describe_endpoint = self._guard(
-            tasks.CallAwsService(
-                self,
-                "DescribeEndpoint",
-                service="sagemaker",
-                action="describeEndpoint",
-                parameters={"EndpointName": self._endpoint_name},
-                iam_resources=[self._endpoint_arn()],
-                result_selector={
-                    "EndpointStatus": sfn.JsonPath.string_at("$.EndpointStatus"),
-                    "EndpointConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
-                },
-                result_path="$.endpoint",
-            )
-        )
-        notify_deploy_failed = self._guard(
+                "DeployChallenger",
+                parameters={"modelPackageArn.$": "$.registration.modelPackageArn"},
+                result_path="$.deploy",
+            ).next(self.deployment.start)
+        notify = self._guard(
             tasks.SnsPublish(
                 self,
-                "NotifyDeployFailed",
+                "NotifyAwaitingApproval",
                 topic=self._topic,
-                subject="MLOps deployment failed",
+                subject="MLOps model awaits approval",
                 message=sfn.TaskInput.from_object(
                     {
-                        "event": "DeployFailed",
+                        "event": "ModelAwaitingApproval",
                         "executionArn": sfn.JsonPath.execution_id,
-                        "endpointName": self._endpoint_name,
-                        "endpointStatus": sfn.JsonPath.string_at("$.endpoint.EndpointStatus"),
-                        "servingConfig": sfn.JsonPath.string_at("$.endpoint.EndpointConfigName"),
-                        "expectedConfig": sfn.JsonPath.string_at("$.endpointConfig.name"),
+                        "modelPackageArn": sfn.JsonPath.string_at("$.registration.modelPackageArn"),
+                        "version": sfn.JsonPath.number_at("$.registration.version"),
+                        "howToApprove": "mlops approve VERSION (or approve it in the SageMaker Model Registry)",
                     }
                 ),
                 result_path=sfn.JsonPath.DISCARD,
             )
         )
-        notify_deploy_failed.next(
-            sfn.Fail(
-                self,
-                "DeployFailed",
-                error="DeployFailed",
-                cause="The endpoint did not reach InService on the new endpoint config",
-            )
-        )
-        wait = sfn.Wait(
-            self,
-            "WaitForEndpoint",
-            time=sfn.WaitTime.duration(cdk.Duration.seconds(serving.endpoint_poll_seconds)),
-        )
-        in_service = sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService")
-        endpoint_in_service = (
-            sfn.Choice(self, "EndpointInService?")
-            .when(
-                sfn.Condition.and_(
-                    in_service,
-                    sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", "$.endpointConfig.name"),
-                ),
-                sfn.Succeed(self, "Deployed"),
-            )
-            .when(
-                sfn.Condition.or_(
-                    in_service,  # InService on another config: the update was rolled back
-                    sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
-                    sfn.Condition.string_equals("$.endpoint.EndpointStatus", "UpdateRollbackFailed"),
-                ),
-                notify_deploy_failed,
-            )
-            .otherwise(wait)
-        )
-        wait.next(describe_endpoint)
-        describe_endpoint.next(endpoint_in_service)
-        update_endpoint.next(describe_endpoint)
-        create_endpoint.next(describe_endpoint)
-        endpoint_exists = (
-            sfn.Choice(self, "EndpointExists?")
-            .when(sfn.Condition.boolean_equals("$.champion.endpointExists", True), update_endpoint)
-            .otherwise(create_endpoint)
-        )
-        return create_model.next(create_endpoint_config).next(endpoint_exists)
-
-    def _endpoint_arn(self) -> str:
-        return cdk.Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self._endpoint_name.lower()
+        return notify.next(
+            sfn.Succeed(self, "AwaitingApproval", comment="Registered PendingManualApproval; approval deploys it")
         )
 
-    def _grant_custom_states(self) -> None:
-        """The custom CreateEndpointConfig state gets no automatic policy: grant it explicitly."""
-        stack = cdk.Stack.of(self)
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateEndpointConfig"],
-                resources=[stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="config-*")],
+    def _acknowledge_distributed_map(self) -> None:
+        """The Distributed Map's child executions (the CDK's DistributedMapPolicy) are named by Step Functions."""
+        policy = self.state_machine.node.try_find_child("DistributedMapPolicy")
+        if policy is None:
+            return
+        name = f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(self.state_machine)}"}}]}}]}}'
+        for resource in (f"execution:{name}:*", f"execution:{name}/*:*"):
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::{nag_arn('states', resource)}]",
+                "The validation map's child executions and map runs of this state machine are named by Step Functions.",
             )
-        )
 
-    def _acknowledge(self, functions: PipelineFunctions) -> None:
+    def _acknowledge(self, functions: PipelineFunctions, state_machine_name: str, package_arn_pattern: str) -> None:
         """Wildcards in the state machine role, each forced by a name decided at run time."""
         policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
         assert policy is not None
-        for fn in (functions.validate, functions.champion, functions.plan, functions.evaluate, functions.register):
+        for fn in (
+            functions.validate,
+            functions.champion,
+            functions.plan,
+            functions.evaluate,
+            functions.register,
+            functions.deploy,
+        ):
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{logical_id(fn)}.Arn>:*]",
                 "LambdaInvoke may call any version of the pipeline's own functions (CDK grant).",
             )
         per_execution = "SageMaker resources are named after each execution (<kind>-<executionName>)."
-        for resource in ("training-job/*", "model/*", "endpoint-config/*", "endpoint-config/config-*"):
+        for resource in ("training-job/*", "model/model-*", "endpoint-config/config-*"):
             acknowledge(policy, f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', resource)}]", per_execution)
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('states', f'execution:{state_machine_name}:*')}]",
+            "The deployment lock's holder is one of this state machine's executions, named per run.",
+        )
+        group = package_arn_pattern.rsplit(":", 1)[-1]
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::{nag_arn('sagemaker', group)}]",
+            "Model package versions are numbered by SageMaker; the serving mark is set within this group only.",
+        )
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",

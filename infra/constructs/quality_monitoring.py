@@ -25,6 +25,7 @@ from aws_cdk import aws_lambda_destinations as lambda_destinations
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.compliance import ON_FAILURE_DESTINATION_REASON, skip_checkov
 from infra.config import MlopsConfig
 from infra.constructs.dead_letter_queue import DeadLetterQueue
 from infra.constructs.lambda_functions import PipelineFunction
@@ -104,6 +105,7 @@ class QualityMonitoring(Construct):
         self.function.function.configure_async_invoke(
             on_failure=lambda_destinations.SqsDestination(self.dead_letters), retry_attempts=2
         )
+        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
         self.ground_truth_rule = events.Rule(
             self,
             "GroundTruthArrived",

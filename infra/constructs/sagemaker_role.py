@@ -37,6 +37,7 @@ class SageMakerExecutionRole(Construct):
         capture_prefix: str,
         source_archive: s3_assets.Asset,
         image_repository_arns: Sequence[str],
+        published_source_archive_arn: str | None = None,
         endpoint_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -67,7 +68,9 @@ class SageMakerExecutionRole(Construct):
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
                 resources=[
-                    f"arn:{cdk.Aws.PARTITION}:s3:::{source_archive.s3_bucket_name}/{source_archive.s3_object_key}"
+                    f"arn:{cdk.Aws.PARTITION}:s3:::{source_archive.s3_bucket_name}/{source_archive.s3_object_key}",
+                    # the training jobs' copy in the artifacts bucket (TrainingCodeAsset.copy_to)
+                    *([published_source_archive_arn] if published_source_archive_arn else []),
                 ],
             ),
             iam.PolicyStatement(

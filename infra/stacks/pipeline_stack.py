@@ -15,8 +15,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as lambda_destinations
 from constructs import Construct
 
-from infra.compliance import acknowledge
+from infra.compliance import ON_FAILURE_DESTINATION_REASON, SYNCHRONOUS_INVOCATION_REASON, acknowledge, skip_checkov
 from infra.config import MlopsConfig
+from infra.constructs.approval_trigger import ApprovalTriggerRule
 from infra.constructs.dead_letter_queue import DeadLetterQueue
 from infra.constructs.framework_image import FrameworkImages
 from infra.constructs.lambda_functions import PipelineFunction, lambda_code_asset
@@ -28,11 +29,15 @@ from infra.constructs.training_code import TrainingCodeAsset
 from infra.constructs.upload_trigger import UploadTriggerRule
 from infra.dataset import read_dataset_facts
 from infra.naming import DataBucketNames, nag_arn
-from infra.permissions import s3_read, s3_write
+from infra.permissions import read_serving_model, s3_read, s3_write
 
 __all__ = ["PIPELINE_METRICS_NAMESPACE", "PipelineStack", "S3Prefixes"]
 
 PIPELINE_METRICS_NAMESPACE = "MLOps/Pipeline"
+# The validate function's /tmp: its duplicate-row and uniqueness keys past an in-memory budget are
+# spilled there (functions/validate/spill.py), 24 bytes a row plus 88 per unique column, so 4 GiB
+# holds the keys of about 38M rows with one unique column (the default 512 MiB: under 5M).
+VALIDATE_EPHEMERAL_STORAGE_MIB = 4096
 
 
 def _flag(value: bool) -> str:
@@ -50,6 +55,8 @@ class S3Prefixes:
     REPORTS = "reports/"
     CAPTURE = "datacapture/"
     QUARANTINE = ""  # quarantine keys start with the UTC timestamp of the rejection
+    PARTS = "parts/"  # incoming: the part files a manifest upload names (outside the upload prefix)
+    VALIDATION = "validation/"  # curated: a distributed validation's partial results, per run
 
 
 class PipelineStack(cdk.Stack):
@@ -63,6 +70,8 @@ class PipelineStack(cdk.Stack):
         config: MlopsConfig,
         project_root: Path,
         buckets: DataBucketNames,
+        approval: str = "auto",
+        stage_name: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -73,6 +82,7 @@ class PipelineStack(cdk.Stack):
             **kwargs,
         )
         self.config = config
+        self.approval = approval
         self.state_machine_name = f"{config.prefix}-pipeline"
         self._project_root = project_root
         schema_path = config.schema_path(project_root)
@@ -80,6 +90,7 @@ class PipelineStack(cdk.Stack):
 
         self.code = lambda_code_asset(project_root=project_root, schema_path=schema_path)
         self.training_code = TrainingCodeAsset(self, "TrainingCode", project_root=project_root, schema_path=schema_path)
+        self.source_archive = self.training_code.copy_to(buckets.artifacts.name)
         self.images = FrameworkImages(
             self,
             "FrameworkImages",
@@ -105,6 +116,7 @@ class PipelineStack(cdk.Stack):
             training_prefix=S3Prefixes.TRAINING,
             capture_prefix=S3Prefixes.CAPTURE,
             source_archive=self.training_code.asset,
+            published_source_archive_arn=self.source_archive.arn,
             image_repository_arns=self.images.repository_arns,
             endpoint_name=config.endpoint_name,
         ).role
@@ -116,7 +128,13 @@ class PipelineStack(cdk.Stack):
                 "CURATED_BUCKET": buckets.curated.name,
                 "QUARANTINE_BUCKET": buckets.quarantine.name,
                 "DATASET_NAME": dataset.name,
+                "VALIDATION_MAP_THRESHOLD_BYTES": str(config.validation.map_threshold_bytes),
+                "VALIDATION_PART_BYTES": str(config.validation.part_bytes),
+                "VALIDATION_PARTS_PREFIX": S3Prefixes.PARTS,
             },
+            # pyarrow and numpy (the columnar validator) come from the AWS SDK for pandas layer.
+            with_numpy=True,
+            ephemeral_storage_mib=VALIDATE_EPHEMERAL_STORAGE_MIB,
         )
         self.champion = self._function(
             "champion",
@@ -154,10 +172,24 @@ class PipelineStack(cdk.Stack):
                 "MODEL_PACKAGE_GROUP": self.registry.group_name,
                 "INFERENCE_IMAGE_URI": self.images.inference_image_uri,
                 "CODE_VERSION": self.training_code.code_version,
+                # auto: a gate pass is Approved; manual: PendingManualApproval until a person decides.
+                "APPROVAL_MODE": approval,
+                "INFERENCE_PROGRAM": self.training_code.inference_program,
+                "STAGE": stage_name or "default",
+            },
+        )
+        self.deploy = self._function(
+            "deploy",
+            "Decides, inside the deployment lock, what a deployment does on the endpoint's current state",
+            {
+                "MODEL_PACKAGE_GROUP": self.registry.group_name,
+                "ENDPOINT_NAME": config.endpoint_name,
+                "INFERENCE_PROGRAM": self.training_code.inference_program,
+                "SOURCE_ARCHIVE_URL": self.source_archive.url,
             },
         )
         self._grant_functions(buckets)
-        for fn in (self.champion, self.register):
+        for fn in (self.champion, self.register, self.deploy):
             fn.function.node.add_dependency(self.registry.group)
 
         self.pipeline = PipelineStateMachine(
@@ -170,6 +202,7 @@ class PipelineStack(cdk.Stack):
                 plan=self.plan.function,
                 evaluate=self.evaluate.function,
                 register=self.register.function,
+                deploy=self.deploy.function,
             ),
             sagemaker_role=self.sagemaker_role,
             artifacts=buckets.artifacts,
@@ -177,15 +210,21 @@ class PipelineStack(cdk.Stack):
             capture_prefix=S3Prefixes.CAPTURE,
             training_image_uri=self.images.training_image_uri,
             inference_image_uri=self.images.inference_image_uri,
-            source_archive_url=self.training_code.s3_url,
+            source_archive=self.source_archive,
             train_program=self.training_code.train_program,
             inference_program=self.training_code.inference_program,
             training=config.training,
             serving=config.serving,
             endpoint_name=config.endpoint_name,
             topic=self.notifications.topic,
+            name_prefix=f"{config.prefix}-{config.model_name}",
+            package_arn_pattern=self.registry.package_arn_pattern,
+            approval=approval,
+            validation_max_concurrency=config.validation.max_concurrency,
         )
         self.state_machine = self.pipeline.state_machine
+        for fn in (self.validate, self.champion, self.plan, self.evaluate, self.register, self.deploy):
+            skip_checkov(fn.function, "CKV_AWS_116", SYNCHRONOUS_INVOCATION_REASON)
         # The topic is encrypted with a customer-managed key: publishing needs a data key.
         self.notifications.key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey")
 
@@ -195,6 +234,7 @@ class PipelineStack(cdk.Stack):
             {
                 "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                 "UPLOAD_PREFIX": config.upload_prefix,
+                "INCOMING_BUCKET": buckets.incoming.name,
                 "CURATED_BUCKET": buckets.curated.name,
                 "ARTIFACTS_BUCKET": buckets.artifacts.name,
                 "DATASET_NAME": dataset.name,
@@ -202,6 +242,8 @@ class PipelineStack(cdk.Stack):
                 "DRIFT_ALARM_NAME": config.alarm_name,
                 "QUALITY_ALARM_NAME": config.quality_alarm_name,
                 "RETRAIN_ON_ALARM": _flag(config.retraining.on_alarm),
+                # A registry approval of one of these packages starts a deploy-only run.
+                "MODEL_PACKAGE_GROUP": self.registry.group_name,
             },
         )
         self._grant_trigger(buckets)
@@ -212,6 +254,7 @@ class PipelineStack(cdk.Stack):
         self.trigger.function.configure_async_invoke(
             on_failure=lambda_destinations.SqsDestination(self.trigger_dead_letters), retry_attempts=2
         )
+        skip_checkov(self.trigger.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
         self.upload_rule = UploadTriggerRule(
             self,
             "UploadTrigger",
@@ -220,11 +263,24 @@ class PipelineStack(cdk.Stack):
             trigger=self.trigger.function,
             dead_letter_queue=self.trigger_dead_letters,
         )
+        # Only where a person approves: where the gate approves, the registration's own event
+        # (already Approved) must not start a second deployment.
+        self.approval_rule = (
+            ApprovalTriggerRule(
+                self,
+                "ApprovalTrigger",
+                group_name=self.registry.group_name,
+                trigger=self.trigger.function,
+                dead_letter_queue=self.trigger_dead_letters,
+            )
+            if approval == "manual"
+            else None
+        )
         self._outputs()
 
     # --- wiring ------------------------------------------------------------------------------
 
-    def _function(self, name: str, description: str, environment: dict[str, str]) -> PipelineFunction:
+    def _function(self, name: str, description: str, environment: dict[str, str], **options: Any) -> PipelineFunction:
         return PipelineFunction(
             self,
             name.capitalize(),
@@ -237,6 +293,7 @@ class PipelineStack(cdk.Stack):
             service_name=name,
             metrics_namespace=PIPELINE_METRICS_NAMESPACE,
             environment=environment,
+            **options,
         )
 
     def _grant_functions(self, buckets: DataBucketNames) -> None:
@@ -250,23 +307,42 @@ class PipelineStack(cdk.Stack):
         s3_read(validate, buckets.curated, [S3Prefixes.SNAPSHOTS], versions=True)
         s3_write(validate, buckets.curated, [S3Prefixes.SNAPSHOTS], tags=True)
         s3_write(validate, buckets.quarantine, [S3Prefixes.QUARANTINE], tags=True)
-
-        champion = self.champion.role
-        # ListModelPackages takes no resource ARN (Resource::* is acknowledged on every function role).
-        champion.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
-        champion.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[registry.package_arn_pattern])
-        )
-        champion.add_to_principal_policy(
+        # A manifest upload names part files under parts/; a distributed validation's parts write
+        # their partial results under validation/ and the reduce reads, then removes, them.
+        s3_read(validate, buckets.incoming, [S3Prefixes.PARTS], versions=True)
+        s3_read(validate, buckets.curated, [S3Prefixes.VALIDATION])
+        s3_write(validate, buckets.curated, [S3Prefixes.VALIDATION])
+        validate.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"],
+                actions=["s3:DeleteObject"], resources=[buckets.curated.objects_arn(S3Prefixes.VALIDATION)]
+            )
+        )
+        # The distributed path writes large snapshots and quarantine copies as multipart uploads.
+        validate.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:AbortMultipartUpload"],
                 resources=[
-                    self.format_arn(
-                        service="sagemaker", resource="endpoint", resource_name=self.config.endpoint_name.lower()
-                    )
+                    buckets.curated.objects_arn(S3Prefixes.SNAPSHOTS),
+                    buckets.quarantine.objects_arn(S3Prefixes.QUARANTINE),
                 ],
             )
         )
+
+        champion = self.champion.role
+        # The champion is what the endpoint serves: endpoint -> config -> model -> its package.
+        read_serving_model(champion, self, self.config.endpoint_name)
+        champion.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[registry.package_arn_pattern])
+        )
+
+        deploy = self.deploy.role
+        # Inside the lock: the endpoint's state, the serving and the challenging packages, and the
+        # batches each was trained on (their metrics.json).
+        read_serving_model(deploy, self, self.config.endpoint_name)
+        deploy.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[registry.package_arn_pattern])
+        )
+        s3_read(deploy, buckets.artifacts, [S3Prefixes.REPORTS])
 
         plan = self.plan.role
         # Batches are listed and their validation.json read; the champion's metrics.json names the
@@ -282,6 +358,8 @@ class PipelineStack(cdk.Stack):
         register = self.register.role
         # CreateModelPackage checks that the caller can read the artifacts and metric reports it names.
         s3_read(register, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
+        # The model card (model-card.json, .html) is written beside the run's reports.
+        s3_write(register, buckets.artifacts, [S3Prefixes.REPORTS])
         register.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=[
@@ -294,7 +372,7 @@ class PipelineStack(cdk.Stack):
         )
 
         packages = nag_arn("sagemaker", f"model-package/{registry.group_name.lower()}/*")
-        for role in (champion, register):
+        for role in (champion, register, deploy):
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Resource::{packages}]",
@@ -367,9 +445,15 @@ class PipelineStack(cdk.Stack):
             "TrainingImageUri": self.images.training_image_uri,
             "InferenceImageUri": self.images.inference_image_uri,
             "SourceArchiveUrl": self.training_code.s3_url,
+            "PublishedSourceArchiveUrl": self.source_archive.url,
             "UploadRuleName": self.upload_rule.rule.rule_name,
             "TriggerDeadLetterQueueUrl": self.trigger_dead_letters.queue_url,
+            "ApprovalMode": self.approval,
+            "DeploymentLockTableName": self.pipeline.deployment.lock.table.table_name,
+            "RollbackAlarmNames": ",".join(self.pipeline.deployment.alarms.names),
         }
+        if self.approval_rule is not None:
+            outputs["ApprovalRuleName"] = self.approval_rule.rule.rule_name
         for name, fn in (
             ("Trigger", self.trigger),
             ("Validate", self.validate),
@@ -377,6 +461,7 @@ class PipelineStack(cdk.Stack):
             ("Plan", self.plan),
             ("Evaluate", self.evaluate),
             ("Register", self.register),
+            ("Deploy", self.deploy),
         ):
             outputs[f"{name}FunctionName"] = fn.function.function_name
         for output_id, value in outputs.items():

@@ -41,7 +41,8 @@ def plot_accuracy(
         rejected = _marks(windows, ys, "rejected")
         if deployed:
             axes.scatter(
-                *zip(*deployed, strict=True),
+                [x for x, _ in deployed],
+                [y for _, y in deployed],
                 marker="^",
                 s=60,
                 color=colour,
@@ -50,7 +51,8 @@ def plot_accuracy(
             )
         if rejected:
             axes.scatter(
-                *zip(*rejected, strict=True),
+                [x for x, _ in rejected],
+                [y for _, y in rejected],
                 marker="o",
                 s=45,
                 facecolors="none",

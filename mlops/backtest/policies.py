@@ -18,17 +18,16 @@ the alarm's retrain rule instead and says so in the result (`emulated`).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from mlops.local.context import apply_overrides
 
 __all__ = [
     "POLICY_NAMES",
     "Policy",
-    "apply_overrides",
     "context_for",
     "has_key",
     "policies_for",
@@ -84,27 +83,6 @@ def has_key(config: Mapping[str, Any], dotted: str) -> bool:
             return False
         node = node[part]
     return True
-
-
-def apply_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of `config` with dotted-key overrides applied (as `mlops demo -c` does)."""
-    merged: dict[str, Any] = copy.deepcopy(dict(config))
-    for dotted, value in overrides.items():
-        node = merged
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ValueError(f"cannot set {dotted!r}: {part!r} is not an object in the configuration")
-            node = child
-        node[leaf] = value
-    return merged
-
-
-def base_context(root: Path) -> dict[str, Any]:
-    """cdk.json's `mlops` context, untouched (the backtest keeps `drift.settleSeconds` as configured)."""
-    document = json.loads((root / "cdk.json").read_text(encoding="utf-8"))
-    return copy.deepcopy(document["context"]["mlops"])
 
 
 def context_for(

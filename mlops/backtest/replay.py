@@ -46,19 +46,18 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: each worker synthesizes on its own
     fcntl = None  # type: ignore[assignment]
 
-from mlops.backtest.clock import VirtualClock
 from mlops.backtest.policies import Policy
 from mlops.backtest.windows import ReplayPlan, Window
-from mlops.local.adapters.code_loader import EXECUTION_LOCK
 from mlops.local.assembly import CloudAssembly, read_assembly, synthesize
+from mlops.local.clock import VirtualClock
 from mlops.local.cloud import LocalCloud
+from mlops.local.outputs import StackOutputs
 from pipelines.schema import DatasetSchema, load_schema
 
-__all__ = ["Deployed", "PolicyTask", "Replay", "quiet_process", "run_policy", "synthesize_cached"]
+__all__ = ["PolicyTask", "Replay", "quiet_process", "run_policy", "synthesize_cached"]
 
 _RUN_TIMEOUT_SECONDS = 3600.0
 _TRAIN_STATES = frozenset({"Train", "TrainWithChampion"})
-_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _POLL_SECONDS = 0.25
 _SERVICES = ("s3", "stepfunctions", "sagemaker", "sagemaker-runtime", "lambda", "logs", "cloudwatch", "events")
 ProgressFn = Callable[[int, str], None]
@@ -76,57 +75,6 @@ class PolicyTask:
     root: Path
     work_dir: Path
     assembly_cache: Path
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """The deployed names the replay needs, from the stacks' outputs (newer ones optional)."""
-
-    incoming_bucket: str
-    curated_bucket: str
-    artifacts_bucket: str
-    state_machine_arn: str
-    endpoint_name: str
-    trigger_function: str
-    drift_schedule_rule: str
-    drift_alarm: str
-    upload_prefix: str
-    ground_truth_prefix: str
-    dataset_name: str
-    recheck_rule: str | None = None
-    quality_alarm: str | None = None
-    ground_truth_rule: str | None = None
-    retrain_rules: tuple[str, ...] = ()
-
-    @classmethod
-    def from_outputs(cls, outputs: Mapping[str, str], context: Mapping[str, Any], dataset_name: str) -> Deployed:
-        def need(key: str) -> str:
-            if key not in outputs:
-                raise KeyError(f"stack output {key} is missing; outputs are {sorted(outputs)}")
-            return outputs[key]
-
-        ground_truth = context.get("groundTruth", {}) if isinstance(context.get("groundTruth"), dict) else {}
-        return cls(
-            incoming_bucket=need("IncomingBucketName"),
-            curated_bucket=need("CuratedBucketName"),
-            artifacts_bucket=need("ArtifactsBucketName"),
-            state_machine_arn=need("StateMachineArn"),
-            endpoint_name=need("EndpointName"),
-            trigger_function=need("TriggerFunctionName"),
-            drift_schedule_rule=need("DriftScheduleRuleName"),
-            drift_alarm=need("DriftAlarmName"),
-            upload_prefix=str(context.get("uploadPrefix", "uploads/")),
-            ground_truth_prefix=outputs.get("GroundTruthPrefix") or str(ground_truth.get("prefix", "ground-truth/")),
-            dataset_name=dataset_name,
-            recheck_rule=outputs.get("RecheckScheduleRuleName"),
-            quality_alarm=outputs.get("QualityAlarmName"),
-            ground_truth_rule=outputs.get("GroundTruthRuleName"),
-            retrain_rules=tuple(outputs[k] for k in ("RetrainRuleName", "QualityRetrainRuleName") if k in outputs),
-        )
-
-    @property
-    def alarms(self) -> tuple[str, ...]:
-        return tuple(name for name in (self.drift_alarm, self.quality_alarm) if name)
 
 
 def synthesize_cached(cache: Path, context: Mapping[str, Any], root: Path) -> CloudAssembly:
@@ -206,7 +154,8 @@ class Replay:
         self.schema: DatasetSchema = load_schema(task.schema_path)
         self.seen = _Seen()
         self.notes: list[str] = []
-        self.resources: Deployed | None = None
+        self.resources: StackOutputs | None = None
+        self.dataset_name = self.schema.name
         self._emulated: dict[str, str] = {}
         self._log_mark = 0
         self._transitions_seen = 0
@@ -221,16 +170,12 @@ class Replay:
     def run(self, assembly: CloudAssembly) -> dict[str, Any]:
         deploy_started = time.perf_counter()
         deployment = self.cloud.deploy(assembly)
-        trigger_env = self._function_environment(deployment.outputs["TriggerFunctionName"])
-        resources = Deployed.from_outputs(
-            deployment.outputs, self.task.context, trigger_env.get("DATASET_NAME", self.schema.name)
-        )
+        upload_prefix = str(self.task.context.get("uploadPrefix", "uploads/"))
+        resources = StackOutputs.from_outputs(deployment.outputs, upload_prefix)
+        trigger_env = self._function_environment(resources.trigger_function)
+        self.dataset_name = trigger_env.get("DATASET_NAME", self.schema.name)
         self.resources = resources
         self._emulate_unsupported(resources)
-        if not resources.ground_truth_rule:
-            self.notes.append("no GroundTruthRuleName output: labels are uploaded but nothing reads them")
-        if not resources.recheck_rule:
-            self.notes.append("no RecheckScheduleRuleName output: the recheck schedule is not fired")
         deploy_seconds = time.perf_counter() - deploy_started
 
         initial = self._initial_run(resources)
@@ -251,7 +196,7 @@ class Replay:
             "virtualEnd": self.clock.now().isoformat(),
         }
 
-    def _emulate_unsupported(self, resources: Deployed) -> None:
+    def _emulate_unsupported(self, resources: StackOutputs) -> None:
         """A policy key the configuration cannot express yet is played by the replay, visibly."""
         for key in self.task.unsupported:
             if key == "retraining.onAlarm":
@@ -267,7 +212,7 @@ class Replay:
             else:
                 self._emulated[key] = "not in this configuration; ignored"
 
-    def _initial_run(self, resources: Deployed) -> dict[str, Any]:
+    def _initial_run(self, resources: StackOutputs) -> dict[str, Any]:
         """Upload the initial part (it always trains: there is no champion), wait for the model."""
         started = time.perf_counter()
         key = f"{resources.upload_prefix}backtest-initial.csv"
@@ -295,7 +240,7 @@ class Replay:
             "seconds": round(time.perf_counter() - started, 1),
         }
 
-    def _window(self, resources: Deployed, window: Window) -> dict[str, Any]:
+    def _window(self, resources: StackOutputs, window: Window) -> dict[str, Any]:
         started = time.perf_counter()
         phases: dict[str, float] = {}
         mark = started
@@ -339,8 +284,7 @@ class Replay:
         self.clock.advance(timedelta(seconds=_settle_seconds(self.task.context) + 1))
         self.cloud.fire_schedule(resources.drift_schedule_rule)
         self._evaluate_alarms()
-        if resources.recheck_rule:
-            self.cloud.fire_schedule(resources.recheck_rule)
+        self.cloud.fire_schedule(resources.recheck_schedule_rule)
         lap("checks")
         self._wait_for_runs(resources)
         lap("runsAfterChecks")
@@ -361,7 +305,7 @@ class Replay:
         return record
 
     # -- the world around the system ------------------------------------------------------------
-    def _send_labels(self, resources: Deployed, window: Window) -> int:
+    def _send_labels(self, resources: StackOutputs, window: Window) -> int:
         """The true labels of `window` as a ground-truth file (header inferenceId,label[,time])."""
         time_column = self.schema.time_column.name if self.schema.time_column else None
         buffer = io.StringIO()
@@ -375,7 +319,7 @@ class Replay:
         self._evaluate_alarms()
         return window.index
 
-    def _manual_retraining(self, resources: Deployed, index: int) -> dict[str, Any]:
+    def _manual_retraining(self, resources: StackOutputs, index: int) -> dict[str, Any]:
         """`every`: a manual request for the newest batch through the real trigger function."""
         newest = self._newest_batch(resources)
         if newest is None:
@@ -390,7 +334,7 @@ class Replay:
         self._wait_for_runs(resources)
         return {key: result.get(key) for key in ("started", "executionName", "skipped") if key in result}
 
-    def _traffic(self, resources: Deployed, window: Window) -> tuple[list[float], list[int]]:
+    def _traffic(self, resources: StackOutputs, window: Window) -> tuple[list[float], list[int]]:
         """The window's rows to the endpoint, each request at its virtual time, with its InferenceId."""
         runtime = self.client("sagemaker-runtime")
         names = self.schema.feature_names
@@ -418,42 +362,19 @@ class Replay:
         return probabilities, labels
 
     def _evaluate_alarms(self) -> None:
-        """CloudWatch evaluates the alarms, then their state-change events are delivered.
+        """CloudWatch evaluates the alarms at the virtual now, then their state-change events are delivered."""
+        self.cloud.evaluate_alarms(self.clock.now())
 
-        The evaluator creates boto3 clients after emitting an event, which the delivery thread may
-        already be handing to a Lambda that patches os.environ; holding the in-process execution
-        lock keeps that Lambda waiting until the evaluation is done (see `_clients`)."""
-        with EXECUTION_LOCK:
-            self.cloud.alarms.evaluate(self.clock.now())
-        self.cloud.drain_events()
-
-    def _wait_for_runs(self, resources: Deployed) -> None:
+    def _wait_for_runs(self, resources: StackOutputs) -> None:
         """Deliver pending events, then wait until no execution is RUNNING (a run may start another)."""
-        sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + _RUN_TIMEOUT_SECONDS
-        while True:
-            self.cloud.drain_events()
-            running = sfn.list_executions(stateMachineArn=resources.state_machine_arn, statusFilter="RUNNING")[
-                "executions"
-            ]
-            if not running:
-                return
-            for execution in running:
-                # DescribeExecution only: polling the history of a long run would compete for the
-                # interpreter with the run itself.
-                while sfn.describe_execution(executionArn=execution["executionArn"])["status"] not in _TERMINAL:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"execution {execution['name']} still running after {_RUN_TIMEOUT_SECONDS:.0f} s"
-                        )
-                    time.sleep(_POLL_SECONDS)
+        self.cloud.wait_for_runs(_RUN_TIMEOUT_SECONDS, poll=_POLL_SECONDS)
 
     # -- reading back what happened -------------------------------------------------------------
     def _function_environment(self, function_name: str) -> dict[str, str]:
         described = self.client("lambda").get_function_configuration(FunctionName=function_name)
         return dict(described.get("Environment", {}).get("Variables", {}))
 
-    def _serving_version(self, resources: Deployed) -> int | None:
+    def _serving_version(self, resources: StackOutputs) -> int | None:
         """endpoint -> endpoint config -> model -> MLOPS_MODEL_PACKAGE_ARN -> package version."""
         sagemaker = self.client("sagemaker")
         try:
@@ -468,11 +389,11 @@ class Replay:
         version = arn.rsplit("/", 1)[-1]
         return int(version) if version.isdigit() else None
 
-    def _newest_batch(self, resources: Deployed) -> str | None:
+    def _newest_batch(self, resources: StackOutputs) -> str | None:
         """The newest curated batch's data.csv key (dataset versions sort by validation time)."""
         keys = [
             key
-            for key in self._list_keys(resources.curated_bucket, f"snapshots/{resources.dataset_name}/")
+            for key in self._list_keys(resources.curated_bucket, f"snapshots/{self.dataset_name}/")
             if key.endswith("/data.csv")
         ]
         return max(keys) if keys else None
@@ -493,7 +414,7 @@ class Replay:
         seen.update(fresh)
         return fresh
 
-    def _collect_drift(self, resources: Deployed) -> dict[str, Any] | None:
+    def _collect_drift(self, resources: StackOutputs) -> dict[str, Any] | None:
         fresh = self._new_reports(
             resources.artifacts_bucket, f"drift/{resources.endpoint_name}/", self.seen.drift_reports
         )
@@ -509,7 +430,7 @@ class Replay:
             "reports": len(fresh),
         }
 
-    def _collect_quality(self, resources: Deployed) -> dict[str, Any] | None:
+    def _collect_quality(self, resources: StackOutputs) -> dict[str, Any] | None:
         fresh = self._new_reports(
             resources.artifacts_bucket, f"quality/{resources.endpoint_name}/", self.seen.quality_reports
         )
@@ -536,11 +457,11 @@ class Replay:
         self._transitions_seen = len(self.cloud.alarms.transitions)
         return [f"{t.alarm_name}: {t.previous} -> {t.current}" for t in transitions]
 
-    def _alarm_states(self, resources: Deployed) -> dict[str, str]:
+    def _alarm_states(self, resources: StackOutputs) -> dict[str, str]:
         described = self.client("cloudwatch").describe_alarms(AlarmNames=list(resources.alarms))
         return {alarm["AlarmName"]: alarm["StateValue"] for alarm in described["MetricAlarms"]}
 
-    def _new_runs(self, resources: Deployed) -> list[dict[str, Any]]:
+    def _new_runs(self, resources: StackOutputs) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         paginator = sfn.get_paginator("list_executions")
         fresh = [
@@ -555,7 +476,7 @@ class Replay:
             runs.append(_describe_run(sfn, execution["executionArn"]))
         return runs
 
-    def _collect_skips(self, resources: Deployed) -> list[dict[str, Any]]:
+    def _collect_skips(self, resources: StackOutputs) -> list[dict[str, Any]]:
         """The trigger's decisions not to start a run, from its log (each skip is logged with its code)."""
         logs = self.client("logs")
         group = f"/aws/lambda/{resources.trigger_function}"

@@ -25,12 +25,19 @@ from typing import Any, TextIO
 
 from mlops.backtest import generator, report
 from mlops.backtest.plot import plot_accuracy
-from mlops.backtest.policies import apply_overrides, base_context, context_for, policies_for
+from mlops.backtest.policies import context_for, policies_for
 from mlops.backtest.progress import ProgressLine
 from mlops.backtest.replay import PolicyTask, run_policy
 from mlops.backtest.windows import BacktestInputError, ReplayPlan, plan_replay, read_csv
 from mlops.local.assembly import project_root
+from mlops.local.context import apply_overrides, base_context
 from pipelines.schema import SchemaError, load_schema
+
+DEPLOYMENT_TIMING = {
+    "serving.endpointPollSeconds": 1,
+    "serving.deployment.waitSeconds": 0,
+    "serving.deployment.terminationWaitSeconds": 0,
+}
 
 __all__ = ["BacktestOptions", "BacktestResult", "default_jobs", "prepare", "run_backtest"]
 
@@ -101,7 +108,9 @@ def prepare(options: BacktestOptions, work: Path) -> Prepared:
     except (SchemaError, OSError) as error:
         raise BacktestInputError(f"{schema_path}: {error}") from error
 
-    base = base_context(root)
+    # A replay sends no traffic while a model deploys, so a blue/green bake has nothing to watch:
+    # deployments poll each second and bake for none (the backtest's own override, like the demo's).
+    base = apply_overrides(base_context(root), DEPLOYMENT_TIMING)
     user = dict(options.context)
     effective = apply_overrides(base, user)
     header, rows = read_csv(data)

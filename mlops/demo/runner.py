@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -30,6 +29,7 @@ from mlops.demo import summary, traffic
 from mlops.demo.progress import Console, ExecutionPrinter
 from mlops.local.assembly import project_root, read_assembly, synthesize
 from mlops.local.cloud import LocalCloud
+from mlops.local.context import mlops_context
 from pipelines.schema import load_schema
 
 
@@ -59,21 +59,25 @@ class DemoResult:
 
 
 def merged_context(root: Path, options: DemoOptions) -> dict[str, Any]:
-    """cdk.json's `mlops` context with the demo's overrides applied (dotted keys)."""
-    config = copy.deepcopy(json.loads((root / "cdk.json").read_text())["context"]["mlops"])
-    # The demo compresses time: it fires the drift schedule itself right after the traffic, so the
-    # drift function holds back one second of capture (S3's LastModified resolution) instead of two
-    # minutes; `_checks` waits two seconds before firing so the window holds all the traffic.
-    overrides = {"drift.settleSeconds": 1, **options.context}
+    """cdk.json's `mlops` context with the demo's own overrides, then the user's, applied (dotted keys).
+
+    The demo's own: it compresses time by firing the drift schedule itself right after the
+    traffic, so the drift function holds back one second of capture (S3's LastModified
+    resolution) instead of two minutes; `_checks` waits two seconds before firing so the window
+    holds all the traffic. Deployments poll the endpoint every second and bake a blue/green update
+    for one second (no traffic reaches it meanwhile). Nothing else deploys with these overrides
+    (`mlops synth` and `mlops local up` deploy cdk.json as it is).
+    """
+    overrides: dict[str, Any] = {
+        "drift.settleSeconds": 1,
+        "serving.endpointPollSeconds": 1,
+        "serving.deployment.waitSeconds": 1,
+        "serving.deployment.terminationWaitSeconds": 0,
+        **options.context,
+    }
     if options.schema:
         overrides["schemaFile"] = str(options.schema.resolve())
-    for dotted, value in overrides.items():
-        node = config
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return config
+    return mlops_context(root, overrides)
 
 
 def run_demo(options: DemoOptions) -> DemoResult:
@@ -199,21 +203,10 @@ def _predict(
     """Send rows to the endpoint, each request with an InferenceId; the ids label the rows later."""
     runtime = cloud.client("sagemaker-runtime")
     chosen = traffic.sample_rows(rows, count or options.traffic_rows, options.seed * 100 + seed)
-    ids: list[str] = []
-    flagged = 0
     with console.step(f"Sending {len(chosen)} rows ({label}) to endpoint {resources.endpoint_name}") as step:
-        for number, body in enumerate(traffic.csv_requests(schema, chosen, options.batch_size)):
-            inference_id = f"{label.replace(' ', '-')}-{seed}-{number}"
-            response = runtime.invoke_endpoint(
-                EndpointName=resources.endpoint_name,
-                ContentType="text/csv",
-                Accept="application/json",
-                Body=body,
-                InferenceId=inference_id,
-            )
-            predictions = json.loads(response["Body"].read())["predictions"]
-            flagged += sum(1 for p in predictions if p["label"] == 1)
-            ids.extend(traffic.row_ids(inference_id, len(predictions)))
+        prefix = f"{label.replace(' ', '-')}-{seed}"
+        ids, predictions = traffic.predict(runtime, resources.endpoint_name, schema, chosen, options.batch_size, prefix)
+        flagged = sum(1 for p in predictions if p["label"] == 1)
         step["note"] = f"{flagged} predicted positive"
     return {
         "phase": label,
@@ -259,10 +252,9 @@ def _checks(cloud: LocalCloud, resources: summary.Resources, console: Console) -
         drifted = [f["name"] for f in latest.get("features", []) if f.get("drifted")]
         step["note"] = f"verdict {latest.get('verdict', 'none')}" + (f": {', '.join(drifted)}" if drifted else "")
     with console.step("CloudWatch evaluates the drift and quality alarms") as step:
-        transitions = cloud.alarms.evaluate()
-        cloud.drain_events()
+        transitions = cloud.evaluate_alarms()
         notes = []
-        for name in (resources.alarm_name, resources.quality_alarm_name):
+        for name in resources.alarms:
             state = cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
             moved = [f"{t.previous} -> {t.current}" for t in transitions if t.alarm_name == name]
             notes.append(f"{name}: {moved[0] if moved else state['StateValue'] + ' (unchanged)'}")
@@ -307,6 +299,11 @@ def _summarize(
         ],
         "lambdaInvocations": len(cloud.lambdas.invocations),
         "eventDeliveryFailures": cloud.events.failed if cloud.events else [],
+        # Function errors of asynchronous invocations (retried, then sent to the on-failure destination).
+        "asyncInvocationFailures": [
+            {"function": f["function"], "error": (f.get("responsePayload") or {}).get("errorType")}
+            for f in cloud.lambdas.async_failures
+        ],
     }
     if drift:
         html_key = drift[-1]["key"].replace("report.json", "report.html")
@@ -327,11 +324,15 @@ def _print_summary(result: dict[str, Any], console: Console) -> None:
     console.line("  executions:")
     for e in result["executions"]:
         extra = f"  {e['error']}: {e['cause'][:160]}" if e.get("error") else ""
-        console.line(f"    {e['name']:<40} reason={e['reason']:<7} {e['status']:<10} {e['seconds']} s{extra}")
+        end = e.get("endState") or "-"
+        console.line(f"    {e['name']:<40} reason={e['reason']:<8} {e['status']:<10} {end:<16} {e['seconds']} s{extra}")
+        if e.get("deployment") and e["deployment"].get("why"):
+            console.line(f"        deployment: {e['deployment']['why']}")
     console.line("  model versions:")
     for v in result["modelVersions"]:
         metrics = ", ".join(f"{k}={v_:.3f}" for k, v_ in v["metrics"].items() if isinstance(v_, int | float))
-        console.line(f"    v{v['version']}: {v['approval']:<9} reason={v['reason']}  {metrics}")
+        serving = "  SERVING" if v.get("serving") else ""
+        console.line(f"    v{v['version']}: {v['approval']:<9} reason={v['reason']}  {metrics}{serving}")
         champion = v.get("championMetrics")
         holdout = v.get("holdout") or {}
         if champion and holdout.get("rows"):

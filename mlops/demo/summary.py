@@ -7,74 +7,64 @@ endpoint, capture objects, drift reports, alarm history), never from what the de
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from mlops.local.cloud import LocalCloud
-
-
-@dataclass(frozen=True)
-class Resources:
-    """The deployed names the demo needs, from the stacks' outputs."""
-
-    incoming_bucket: str
-    curated_bucket: str
-    artifacts_bucket: str
-    state_machine_arn: str
-    model_package_group: str
-    endpoint_name: str
-    alarm_name: str
-    drift_schedule_rule: str
-    upload_prefix: str
-    quality_alarm_name: str
-    recheck_schedule_rule: str
-    ground_truth_prefix: str
-    trigger_function: str
-
-    @classmethod
-    def from_outputs(cls, outputs: dict[str, str], upload_prefix: str) -> Resources:
-        def pick(*keys: str) -> str:
-            for key in keys:
-                if key in outputs:
-                    return outputs[key]
-            raise KeyError(f"none of the stack outputs {keys} exist; outputs are {sorted(outputs)}")
-
-        return cls(
-            incoming_bucket=pick("IncomingBucketName"),
-            curated_bucket=pick("CuratedBucketName"),
-            artifacts_bucket=pick("ArtifactsBucketName"),
-            state_machine_arn=pick("StateMachineArn"),
-            model_package_group=pick("ModelPackageGroupName"),
-            endpoint_name=pick("EndpointName"),
-            alarm_name=pick("DriftAlarmName"),
-            drift_schedule_rule=pick("DriftScheduleRuleName"),
-            upload_prefix=upload_prefix,
-            quality_alarm_name=pick("QualityAlarmName"),
-            recheck_schedule_rule=pick("RecheckScheduleRuleName"),
-            ground_truth_prefix=pick("GroundTruthPrefix"),
-            trigger_function=pick("TriggerFunctionName"),
-        )
+from mlops.local.outputs import StackOutputs as Resources  # the deployed names, shared with the backtest
 
 
 def executions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
+    """Every run, oldest first, with the state it ended in (``Deployed``, ``Superseded``,
+    ``ModelRejected``, ``NotRetrained``, ``AwaitingApproval``, ...) and, for a run that reached the
+    deployment, what the deployment decided and why."""
     sfn = cloud.client("stepfunctions")
-    listed = sfn.list_executions(stateMachineArn=resources.state_machine_arn, maxResults=100)["executions"]
+    listed = [
+        execution
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=resources.state_machine_arn)
+        for execution in page["executions"]
+    ]
     rows = []
     for item in sorted(listed, key=lambda e: e["startDate"]):
         description = sfn.describe_execution(executionArn=item["executionArn"])
         execution_input = json.loads(description.get("input") or "{}")
         stop = description.get("stopDate")
+        end_state, decision = _end_state(sfn, item["executionArn"])
         rows.append(
             {
                 "name": item["name"],
                 "reason": execution_input.get("reason", "?"),
                 "status": description["status"],
+                "endState": end_state,
+                "deployment": decision,
                 "seconds": round((stop - description["startDate"]).total_seconds(), 1) if stop else None,
                 "error": description.get("error"),
                 "cause": (description.get("cause") or "")[:500] or None,
             }
         )
     return rows
+
+
+def _end_state(sfn: Any, execution_arn: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The last state an execution entered, and the last deployment decision it took (if any)."""
+    events = [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        for event in page["events"]
+    ]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    decision = None
+    for event in events:
+        exited = event.get("stateExitedEventDetails") or {}
+        if exited.get("name") == "DecideDeployment":
+            made = json.loads(exited.get("output") or "{}").get("decision") or {}
+            decision = {
+                "action": made.get("action"),
+                "outcome": made.get("outcome"),
+                "why": made.get("why"),
+                "version": (made.get("challenger") or {}).get("version"),
+                "servingVersion": (made.get("serving") or {}).get("version"),
+            }
+    return (entered[-1] if entered else None), decision
 
 
 def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, Any]]:
@@ -107,6 +97,10 @@ def model_versions(cloud: LocalCloud, resources: Resources) -> list[dict[str, An
                     "rule": (metrics.get("data") or {}).get("holdoutRule"),
                 },
                 "gate": evaluation.get("reasons", []),
+                "stage": metadata.get("stage"),
+                "serving": metadata.get("serving") == "true",
+                "servedSince": metadata.get("servedSince"),
+                "servedUntil": metadata.get("servedUntil"),
             }
         )
     return rows
@@ -189,5 +183,5 @@ def alarm_history(cloud: LocalCloud, resources: Resources) -> list[dict[str, str
     return [
         {"alarm": t.alarm_name, "from": t.previous, "to": t.current, "at": t.timestamp, "reason": t.reason}
         for t in cloud.alarms.transitions
-        if t.alarm_name in (resources.alarm_name, resources.quality_alarm_name)
+        if t.alarm_name in resources.alarms
     ]

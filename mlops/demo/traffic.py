@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.schema import DatasetSchema
 
@@ -91,6 +93,34 @@ def csv_requests(schema: DatasetSchema, rows: Sequence[dict[str, str]], batch_si
             writer.writerow([row[name] for name in names])
         bodies.append(buffer.getvalue().encode("utf-8"))
     return bodies
+
+
+def predict(
+    runtime: Any,
+    endpoint_name: str,
+    schema: DatasetSchema,
+    rows: Sequence[dict[str, str]],
+    batch_size: int,
+    prefix: str,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Send the rows to the endpoint through `runtime` (a sagemaker-runtime client), `batch_size` a
+    request, request `n` with the InferenceId `<prefix>-<n>`; the rows' ground-truth ids (their
+    labels name them later) and the predictions, in row order."""
+    ids: list[str] = []
+    predictions: list[dict[str, Any]] = []
+    for number, body in enumerate(csv_requests(schema, rows, batch_size)):
+        inference_id = f"{prefix}-{number}"
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint_name,
+            ContentType="text/csv",
+            Accept="application/json",
+            Body=body,
+            InferenceId=inference_id,
+        )
+        answered = json.loads(response["Body"].read())["predictions"]
+        ids.extend(row_ids(inference_id, len(answered)))
+        predictions.extend(answered)
+    return ids, predictions
 
 
 def row_ids(inference_id: str, rows: int) -> list[str]:

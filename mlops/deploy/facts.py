@@ -375,7 +375,8 @@ def _pipeline(resources: _Resources, functions: Mapping[str, FunctionFacts]) -> 
     if not paths:
         raise FactsError(f"{key}: no path from {definition['StartAt']} ends in success")
     facts = [_path_facts(path, states, stack, functions) for path in paths]
-    full = [p for p in facts if p.trains and p.deploys] or [p for p in facts if p.trains] or facts
+    full = [p for p in facts if p.trains and p.deploys] or _approved_later(facts)
+    full = full or [p for p in facts if p.trains] or facts
     deploy = max(full, key=lambda p: p.transitions)
     skipping = [p for p in facts if not p.trains]
     skip = min(skipping, key=lambda p: p.transitions) if skipping else None
@@ -406,6 +407,29 @@ def _pipeline(resources: _Resources, functions: Mapping[str, FunctionFacts]) -> 
         logs_every_transition=logging.get("Level") == "ALL" and bool(logging.get("Destinations")),
         traced=bool(props.get("TracingConfiguration", {}).get("Enabled")),
     )
+
+
+def _approved_later(facts: list[PathFacts]) -> list[PathFacts]:
+    """Where approval is manual no one run trains and deploys: a model costs the run that trains it
+    (ending AwaitingApproval) plus the run its approval starts, which only deploys."""
+    trains = [p for p in facts if p.trains]
+    deploys = [p for p in facts if p.deploys and not p.trains]
+    if not trains or not deploys:
+        return []
+    trained = max(trains, key=lambda p: p.transitions)
+    deployed = max(deploys, key=lambda p: p.transitions)
+    calls = dict(trained.lambda_calls)
+    for key, count in deployed.lambda_calls.items():
+        calls[key] = calls.get(key, 0) + count
+    return [
+        PathFacts(
+            states=trained.states + deployed.states,
+            lambda_calls=calls,
+            sns_publishes=trained.sns_publishes + deployed.sns_publishes,
+            trains=True,
+            deploys=True,
+        )
+    ]
 
 
 def _successors(state: Mapping[str, Any]) -> list[str]:

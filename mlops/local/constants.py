@@ -4,5 +4,5 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"
-ASSETS_BUCKET = f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{ACCOUNT_ID}-{REGION}"
 DEFAULT_SERVER_PORT = 4566
+CLOCK_MODES = ("real", "fast", "manual")  # how a served local cloud's clock runs (mlops.local.scheduler)

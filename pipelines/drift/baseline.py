@@ -44,13 +44,19 @@ _PREDICTION_TAIL_LEVELS = (0.95, 0.99)
 
 
 class _Column(Protocol):
-    name: str
-    type: str
-    categories: Sequence[Any] | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def categories(self) -> Sequence[Any] | None: ...
 
 
 class _Schema(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def numeric_features(self) -> Sequence[_Column]: ...

@@ -37,7 +37,8 @@ Numerical choices (each one is what the verdict relies on, so each is documented
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,7 +50,9 @@ __all__ = [
     "ChiSquareResult",
     "KSResult",
     "categorical_proportions",
+    "category_counts",
     "category_key",
+    "category_proportions_of_counts",
     "chi2_sf",
     "chi_square",
     "finite_values",
@@ -72,9 +75,13 @@ _INT32_MAX = 2**31 - 1
 # Below this n * D**2 the tail formula double counts both sides; scipy switches there too.
 _TAIL_NDSQ = 2.2
 _STEPHENS_SWITCH = 1.18  # below it the theta-function form of Kolmogorov's series converges faster
+_KOLMOGOROV_NO_MASS = 0.07  # Kolmogorov's limiting CDF is below 1e-100 up to here: the survival is 1
 _GAMMA_EPS = 4 * 2.220446049250313e-16  # a few ulps: the last step may oscillate by one
 _GAMMA_TINY = 1e-300
 _GAMMA_MAX_ITER = 100_000
+# Types whose equal values always have equal category keys (1 == 1.0 -> "1"; True == 1 but keys
+# "True" and "1", so bool is not one of them): values of these are counted before they are keyed.
+_KEY_STABLE_TYPES = frozenset({str, int, float, type(None), np.str_})
 
 
 class KSResult(NamedTuple):
@@ -229,26 +236,65 @@ def numeric_bin_proportions(values: npt.ArrayLike, inner_edges: npt.ArrayLike) -
 # ------------------------------------------------------------------------------------ categorical
 
 
+def category_counts(values: Iterable[Any]) -> tuple[dict[str, int], int]:
+    """``({category key: occurrences}, missing)`` over ``values``, keyed by :func:`category_key`.
+
+    The key function runs once per distinct value, not once per value: values are counted first
+    (``collections.Counter``, in C) when their types guarantee that equal values have equal keys,
+    which covers text and JSON numbers; any other column is keyed value by value.
+    """
+    items = values if isinstance(values, list | tuple) else list(values)
+    if set(map(type, items)) <= _KEY_STABLE_TYPES:
+        distinct: Mapping[Any, int] = Counter(items)
+    else:
+        distinct = Counter(map(category_key, items))
+    counts: dict[str, int] = {}
+    missing = 0
+    for value, occurrences in distinct.items():
+        key = category_key(value)
+        if key is None:
+            missing += occurrences
+        else:
+            counts[key] = counts.get(key, 0) + occurrences
+    return counts, missing
+
+
 def categorical_proportions(values: Iterable[Any], categories: Sequence[Any]) -> CategoryProportions:
     """Frequencies of ``values`` over ``categories`` plus a last bucket for anything else.
 
     Values and categories are compared by :func:`category_key`. Missing values must be dropped by the
     caller (a ``None`` left in would count as an unseen category).
     """
+    counts, missing = category_counts(values)
+    if missing:  # what a missing value left in is counted as: the text "None"
+        counts["None"] = counts.get("None", 0) + missing
+    return category_proportions_of_counts(counts, categories)
+
+
+def category_proportions_of_counts(counts: Mapping[str, int], categories: Sequence[Any]) -> CategoryProportions:
+    """:func:`categorical_proportions` from the ``category_counts`` of the values (missing ones left out)."""
     keys = [category_key(c) for c in categories]
     if any(k is None for k in keys) or len(set(keys)) != len(keys):
         raise ValueError(f"categories must be distinct and non-empty, got {list(categories)!r}")
-    texts = np.asarray([str(category_key(v)) for v in values], dtype=np.str_)
-    if texts.size == 0:
+    total = sum(counts.values())
+    if total == 0:
         raise ValueError("values is empty")
-    distinct, counts_of_distinct = np.unique(texts, return_counts=True)
     position = {k: i for i, k in enumerate(keys)}
-    slots = np.fromiter((position.get(str(d), len(keys)) for d in distinct), dtype=np.int64)
-    counts = np.bincount(slots, weights=counts_of_distinct, minlength=len(keys) + 1).astype(np.int64)
+    buckets = np.zeros(len(keys) + 1, dtype=np.int64)
+    unseen = []
+    for key, occurrences in counts.items():
+        if occurrences <= 0:
+            continue
+        slot = position.get(key)
+        if slot is None:
+            buckets[-1] += occurrences
+            unseen.append(key)
+        else:
+            buckets[slot] += occurrences
     return CategoryProportions(
-        proportions=counts / texts.size,
-        counts=counts,
-        unseen=distinct[slots == len(keys)],
+        proportions=buckets / total,
+        counts=buckets,
+        unseen=np.asarray(sorted(unseen), dtype=np.str_),
     )
 
 
@@ -315,7 +361,9 @@ def smirnov_sf(n: int, d: float) -> float:
 
 def _kolmogorov_limit_sf(lam: float) -> float:
     """Kolmogorov's limiting survival function ``Q(lam) = 2 sum (-1)^(k-1) exp(-2 k^2 lam^2)``."""
-    if lam <= 0.0:
+    if lam <= _KOLMOGOROV_NO_MASS:
+        # The CDF is below 1e-100 here (it is about e^(-pi^2 / (8 lam^2)) / lam), and the theta form
+        # would divide by a lambda so small that it overflows (inf * 0 = NaN).
         return 1.0
     if lam < _STEPHENS_SWITCH:
         # Jacobi-theta form of the CDF: converges in a handful of terms for small lambda.

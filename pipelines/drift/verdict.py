@@ -68,8 +68,8 @@ import numpy as np
 
 from pipelines.drift.baseline import BASELINE_VERSION
 from pipelines.drift.stats import (
-    categorical_proportions,
-    category_key,
+    category_counts,
+    category_proportions_of_counts,
     chi_square,
     finite_values,
     ks_2samp,
@@ -81,7 +81,6 @@ __all__ = ["DriftConfig", "DriftReport", "FeatureDrift", "assess_drift"]
 
 Verdict = Literal["drift", "absorbed", "no_drift", "insufficient_data"]
 Kind = Literal["numeric", "categorical"]
-UNSEEN_LABEL = "(unseen)"
 
 
 @dataclass(frozen=True)
@@ -301,12 +300,13 @@ class _Judge:
     def categorical(self, name: str, spec: Mapping[str, Any], column: Sequence[Any] | None) -> FeatureDrift:
         if column is None:
             return _absent(name, "categorical")
-        keys = [k for k in (category_key(v) for v in column) if k is not None]
-        missing_fraction = _fraction(self.records - len(keys), self.records)
-        if not keys:
+        counts, _missing = category_counts(column)  # each distinct value keyed once
+        usable = sum(counts.values())
+        missing_fraction = _fraction(self.records - usable, self.records)
+        if not usable:
             return _empty(name, "categorical", missing_fraction)
         baseline_shares: Mapping[str, float] = spec["proportions"]
-        window = categorical_proportions(keys, list(baseline_shares))
+        window = category_proportions_of_counts(counts, list(baseline_shares))
         expected = np.append(np.asarray(list(baseline_shares.values()), dtype=np.float64), 0.0)
         feature_psi = psi(expected, window.proportions)
         test = chi_square(window.counts, expected)
@@ -315,7 +315,7 @@ class _Judge:
         effect = f"PSI {feature_psi:.3g} ({'reaches' if large else 'below'} min PSI {self.config.min_psi:g})"
         if unseen:
             effect += f"; {int(window.counts[-1])} value(s) of unseen categories {list(unseen)[:5]!r}"
-        drifted, reason = self._decide(len(keys), "chi-square", test.pvalue, large, effect)
+        drifted, reason = self._decide(usable, "chi-square", test.pvalue, large, effect)
         return FeatureDrift(
             name=name,
             kind="categorical",
@@ -328,7 +328,7 @@ class _Judge:
             drifted=drifted,
             reason=reason,
             missing_fraction=missing_fraction,
-            values=len(keys),
+            values=usable,
             window_proportions=tuple(float(p) for p in window.proportions),
             unseen_categories=unseen,
         )

@@ -13,21 +13,14 @@ import pytest
 from moto.sns.models import sns_backends
 
 from mlops.demo import summary, traffic
-from mlops.demo.runner import DemoOptions, merged_context, run_demo
-from mlops.local.assembly import project_root, synthesize
+from mlops.demo.runner import DemoOptions, run_demo
+from mlops.local.assembly import project_root
 from mlops.local.cloud import LocalCloud
 from mlops.local.constants import ACCOUNT_ID, REGION
 
 pytestmark = pytest.mark.e2e
 
 SAMPLE_ROWS = 2000
-
-
-@pytest.fixture(scope="session")
-def default_assembly(tmp_path_factory):
-    root = project_root()
-    outdir = tmp_path_factory.mktemp("assembly")
-    return synthesize(outdir, context={"mlops": merged_context(root, DemoOptions())}, root=root)
 
 
 def test_demo_runs_the_whole_lifecycle_and_the_retrained_model_learns_the_new_labels(default_assembly, tmp_path):

@@ -132,3 +132,22 @@ def test_build_app_rejects_a_bad_override_before_synthesis() -> None:
         build_app({"mlops": {"drift": {"alpha": 1.0}}})
     with pytest.raises(ConfigError, match="schemaFile"):
         build_app({"mlops": {"schemaFile": "schemas/missing.schema.json"}})
+
+
+def test_validation_config_is_read_and_checked(base: dict[str, Any]) -> None:
+    config = parse_config(base)
+    assert (config.validation.map_threshold_bytes, config.validation.part_bytes) == (256 << 20, 64 << 20)
+    assert config.validation.max_concurrency == 8
+    without = copy.deepcopy(base)
+    del without["validation"]
+    assert parse_config(without).validation == config.validation  # optional: the same defaults
+    for key, value, message in (
+        ("partBytes", 0, r"mlops\.validation\.partBytes: 0 is below the minimum 1"),
+        ("maxConcurrency", "8", r"mlops\.validation\.maxConcurrency: expected an integer"),
+        ("partBytes", 1 << 30, r"mlops\.validation\.partBytes: .* is above mapThresholdBytes"),
+        ("extra", 1, r"mlops\.validation: unknown key\(s\) 'extra'"),
+    ):
+        bad = copy.deepcopy(base)
+        bad["validation"][key] = value
+        with pytest.raises(ConfigError, match=message):
+            parse_config(bad)

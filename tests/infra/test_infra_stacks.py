@@ -17,6 +17,7 @@ CONTRACT_ENV = {
     "trigger": {
         "STATE_MACHINE_ARN",
         "UPLOAD_PREFIX",
+        "INCOMING_BUCKET",
         "CURATED_BUCKET",
         "ARTIFACTS_BUCKET",
         "DATASET_NAME",
@@ -25,7 +26,15 @@ CONTRACT_ENV = {
         "QUALITY_ALARM_NAME",
         "RETRAIN_ON_ALARM",
     },
-    "validate": {"SCHEMA_PATH", "CURATED_BUCKET", "QUARANTINE_BUCKET", "DATASET_NAME"},
+    "validate": {
+        "SCHEMA_PATH",
+        "CURATED_BUCKET",
+        "QUARANTINE_BUCKET",
+        "DATASET_NAME",
+        "VALIDATION_MAP_THRESHOLD_BYTES",
+        "VALIDATION_PART_BYTES",
+        "VALIDATION_PARTS_PREFIX",
+    },
     "champion": {"MODEL_PACKAGE_GROUP", "ENDPOINT_NAME"},
     "plan": {
         "CURATED_BUCKET",
@@ -36,7 +45,15 @@ CONTRACT_ENV = {
         "RETRAIN_ON_UPLOAD",
     },
     "evaluate": {"ARTIFACTS_BUCKET", "GATE_PRIMARY_METRIC", "GATE_THRESHOLDS", "GATE_MIN_IMPROVEMENT"},
-    "register": {"MODEL_PACKAGE_GROUP", "INFERENCE_IMAGE_URI", "CODE_VERSION"},
+    "register": {
+        "MODEL_PACKAGE_GROUP",
+        "INFERENCE_IMAGE_URI",
+        "CODE_VERSION",
+        "APPROVAL_MODE",
+        "INFERENCE_PROGRAM",
+        "STAGE",
+    },
+    "deploy": {"MODEL_PACKAGE_GROUP", "ENDPOINT_NAME", "INFERENCE_PROGRAM", "SOURCE_ARCHIVE_URL"},
     "drift": {
         "ENDPOINT_NAME",
         "ARTIFACTS_BUCKET",
@@ -74,7 +91,7 @@ def _env(synthesized: Synthesized, name: str) -> dict[str, str]:
 
 
 def _statements(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for unit, logical_id, resource in synthesized.all_resources():
         properties = resource.get("Properties", {})
         documents = [properties.get("PolicyDocument")]
@@ -86,6 +103,12 @@ def _statements(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _key_id(synthesized: Synthesized, unit: str, construct_prefix: str) -> str:
+    """The logical ID of the stack's one KMS key whose construct ID starts with ``construct_prefix``."""
+    (key_id,) = [k for k in synthesized.resources(unit, "AWS::KMS::Key") if k.startswith(construct_prefix)]
+    return key_id
 
 
 # --- Lambda -----------------------------------------------------------------------------------
@@ -137,7 +160,16 @@ def test_layers_are_the_public_managed_layers(synthesized: Synthesized) -> None:
     pandas = f"<FindInMap:{mapping}.<AWS::Region>.sdkPandas>"
     for name, properties in synthesized.functions().items():
         layers = [render(layer) for layer in properties["Layers"]]
-        assert layers == ([powertools, pandas] if name in {"drift", "groundtruth"} else [powertools]), name
+        assert layers == ([powertools, pandas] if name in {"drift", "groundtruth", "validate"} else [powertools]), name
+
+
+def test_validate_has_ephemeral_storage_for_its_spilled_keys(synthesized: Synthesized) -> None:
+    from infra.stacks.pipeline_stack import VALIDATE_EPHEMERAL_STORAGE_MIB
+
+    for name, properties in synthesized.functions().items():
+        size = properties.get("EphemeralStorage", {}).get("Size")
+        assert size == (VALIDATE_EPHEMERAL_STORAGE_MIB if name == "validate" else None), name
+    assert VALIDATE_EPHEMERAL_STORAGE_MIB > 512  # more than the default, within Lambda's 10 GiB
 
 
 def test_environment_follows_the_contract(synthesized: Synthesized) -> None:
@@ -168,6 +200,7 @@ def test_environment_follows_the_contract(synthesized: Synthesized) -> None:
     assert ground_truth["QUALITY_METRIC"] == config.quality.metric
     assert ground_truth["INCOMING_BUCKET"] == "mlops-incoming-<AWS::AccountId>-<AWS::Region>"
     assert trigger["UPLOAD_PREFIX"] == config.upload_prefix
+    assert trigger["INCOMING_BUCKET"] == "mlops-incoming-<AWS::AccountId>-<AWS::Region>"
     assert trigger["DATASET_NAME"] == "ai4i2020"
     assert trigger["STATE_MACHINE_ARN"].startswith("<PipelineStateMachine")
     drift = _env(synthesized, "drift")
@@ -186,12 +219,49 @@ def test_log_groups_have_retention(synthesized: Synthesized) -> None:
             assert resource["Properties"]["RetentionInDays"] > 0
 
 
+def test_log_groups_are_encrypted_with_the_stack_log_key(synthesized: Synthesized) -> None:
+    """One rotating customer-managed key per stack; CloudWatch Logs may use it for this account's groups only."""
+    for unit in ("pipeline", "monitoring"):
+        key_id = _key_id(synthesized, unit, "LogEncryptionKey")
+        key = synthesized.resources(unit, "AWS::KMS::Key")[key_id]
+        assert key["Properties"]["EnableKeyRotation"] is True and key["DeletionPolicy"] == "Retain"
+        groups = synthesized.resources(unit, "AWS::Logs::LogGroup").values()
+        assert groups and all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]} for g in groups)
+        (logs,) = [
+            s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("AllowCloudWatchLogs")
+        ]
+        assert render(logs["Principal"]["Service"]) == "logs.<AWS::Region>.amazonaws.com"
+        assert logs["Condition"] == {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            {"Ref": "AWS::Partition"},
+                            ":logs:",
+                            {"Ref": "AWS::Region"},
+                            ":",
+                            {"Ref": "AWS::AccountId"},
+                            ":log-group:*",
+                        ],
+                    ]
+                }
+            }
+        }
+        assert not any("*" in action for action in _as_list(logs["Action"]))
+
+
 # --- state machine ----------------------------------------------------------------------------
 
 
 def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "Validate"
+    # A run started with {"deploy": {"modelPackageArn"}} (an approval, a rollback) only deploys.
+    assert definition["StartAt"] == "DeployOnly?"
+    (deploy_only,) = states["DeployOnly?"]["Choices"]
+    assert deploy_only == {"Variable": "$.deploy.modelPackageArn", "IsPresent": True, "Next": "AcquireDeploymentLock"}
+    assert states["DeployOnly?"]["Default"] == "Validate"
     expected = {
         "Validate",
         "ResolveChampion",
@@ -206,16 +276,24 @@ def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> No
         "Approved?",
         "NotifyRejected",
         "ModelRejected",
+        "DeployChallenger",
+        "AcquireDeploymentLock",
+        "DecideDeployment",
         "CreateModel",
         "CreateEndpointConfig",
-        "EndpointExists?",
         "UpdateEndpoint",
         "CreateEndpoint",
+        "DeleteFailedEndpoint",
         "DescribeEndpoint",
         "EndpointInService?",
         "WaitForEndpoint",
+        "MarkServing",
+        "ReleaseDeploymentLock",
         "Deployed",
-        "DeployFailed",
+        "Superseded",
+        "AlreadyServing",
+        "ModelNotApproved",
+        "DeploymentFailed",
         "NotifyFailure",
         "PipelineFailed",
     }
@@ -225,34 +303,96 @@ def test_state_machine_has_the_contract_states(definition: dict[str, Any]) -> No
     assert states["PlanTraining"]["Next"] == "Train?" and states["PlanTraining"]["ResultPath"] == "$.plan"
     assert states["NotRetrained"]["Type"] == "Succeed"
     (train_when,) = states["Train?"]["Choices"]
-    assert train_when == {"Variable": "$.plan.train", "BooleanEquals": True, "Next": "HasChampion?"}
+    assert train_when == {"Variable": "$.plan.train", "BooleanEquals": True, "Next": "PublishSourceArchive"}
     assert states["Train?"]["Default"] == "NotRetrained"
-    assert states["Deployed"]["Type"] == "Succeed"
-    assert states["PipelineFailed"]["Type"] == states["DeployFailed"]["Type"] == "Fail"
+    for name in ("Deployed", "Superseded", "AlreadyServing"):
+        assert states[name]["Type"] == "Succeed"
+    assert states["PipelineFailed"]["Type"] == states["DeploymentFailed"]["Type"] == "Fail"
     # The execution fails with the original error, e.g. DataValidationError and its message.
     assert states["PipelineFailed"]["ErrorPath"] == "$.error.Error"
     assert states["PipelineFailed"]["CausePath"] == "$.error.Cause"
+    # ... and a deployment with what it came to: DeploymentRolledBack, EndpointFailed.
+    assert states["DeploymentFailed"]["ErrorPath"] == "$.result.error"
+    assert states["RecordRolledBack"]["Parameters"]["error"] == "DeploymentRolledBack"
+    assert states["RecordEndpointFailed"]["Parameters"]["error"] == "EndpointFailed"
     assert states["NotifyFailure"]["Next"] == "PipelineFailed"
     assert states["NotifyFailure"]["Resource"].endswith(":states:::sns:publish")
 
 
-def test_every_task_catches_everything_into_notify_failure(definition: dict[str, Any]) -> None:
-    tasks = {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
-    assert len(tasks) >= 12
+# Tasks that run while the deployment lock is held release it before the failure path.
+LOCK_HELD_CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseDeploymentLockAfterError"}
+FAILURE_CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}
+
+
+def _reachable(states: dict[str, Any], start: str) -> set[str]:
+    """States reachable from ``start`` through Next, Choices and Default (Catch edges excluded)."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        todo.extend(c["Next"] for c in state.get("Choices", []))
+        todo.extend(state[k] for k in ("Next", "Default") if k in state)
+    return seen
+
+
+def test_every_task_retries_transient_errors_and_ends_in_a_named_failure(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert len(tasks) >= 20
+    held = _reachable(states, "DeploymentLockHeld") - {
+        "ReleaseDeploymentLock",
+        "NotifyDeployed",
+        "NotifyDeploymentFailed",
+    }
     for name, state in tasks.items():
         assert state.get("Retry"), f"{name} has no Retry"
         if name == "NotifyFailure":
             assert "Catch" not in state  # the failure path cannot catch into itself
             continue
-        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}]
         retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
         assert "Lambda.TooManyRequestsException" in retried and "ThrottlingException" in retried
+        assert "TransientServiceError" in retried  # a function's own AWS call throttled past the SDK
+        backoff = next(r for r in state["Retry"] if "TransientServiceError" in r["ErrorEquals"])
+        assert backoff["BackoffRate"] > 1 and backoff["IntervalSeconds"] >= 1 and backoff["MaxAttempts"] >= 2
         assert not retried & {"States.ALL", "States.TaskFailed", "DataValidationError"}, name
+        last = state["Catch"][-1]
+        if name in held:
+            assert state["Catch"] == [LOCK_HELD_CATCH], name
+        elif name == "ReleaseDeploymentLockAfterError":
+            assert last == {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "NotifyFailure"}
+        elif name in {"ReleaseDeploymentLock", "NotifyDeployed", "NotifyDeploymentFailed"}:
+            # A release or a notice that fails must not change the outcome it reports.
+            assert last["ErrorEquals"] == ["States.ALL"] and last["Next"] == state["Next"], name
+        else:
+            assert last == FAILURE_CATCH, name
+    # The lock's own loop: a held lock is read, its holder asked, waited for or taken over.
+    assert states["AcquireDeploymentLock"]["Catch"][0] == {
+        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+        "ResultPath": None,
+        "Next": "ReadDeploymentLock",
+    }
+    assert states["ReleaseDeploymentLockAfterError"]["Next"] == "NotifyFailure"
 
 
 def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
     choices = {name: state for name, state in definition["States"].items() if state["Type"] == "Choice"}
-    assert set(choices) == {"Train?", "HasChampion?", "Approved?", "EndpointExists?", "EndpointInService?"}
+    assert set(choices) >= {
+        "DeployOnly?",
+        "ValidationMap?",
+        "Train?",
+        "HasChampion?",
+        "Approved?",
+        "DeploymentLockHeld?",
+        "LockHolderRunning?",
+        "DeploymentAction?",
+        "CreateOrUpdate?",
+        "EndpointInService?",
+        "ReplacedAnother?",
+        "DeploymentOutcome?",
+    }
 
     def variables(rule: dict[str, Any]) -> list[str]:
         nested = [v for key in ("And", "Or") for sub in rule.get(key, []) for v in variables(sub)]
@@ -262,19 +402,26 @@ def test_choices_read_flat_paths_only(definition: dict[str, Any]) -> None:
 
     paths = {path for state in choices.values() for rule in state["Choices"] for path in variables(rule)}
     contract = {
+        "$.validation.mode",
         "$.plan.train",
         "$.champion.found",
         "$.evaluation.approved",
-        "$.champion.endpointExists",
+        "$.decision.action",
         "$.endpoint.EndpointStatus",
+        "$.result.outcome",
     }
     assert contract <= paths
     assert all(FLAT_PATH.match(path) for path in paths), paths
     assert choices["HasChampion?"]["Default"] == "Train"
     assert choices["HasChampion?"]["Choices"][0]["Next"] == "TrainWithChampion"
     assert choices["Approved?"]["Default"] == "NotifyRejected"
-    assert choices["EndpointExists?"]["Choices"][0]["Next"] == "UpdateEndpoint"
+    assert choices["Approved?"]["Choices"][0]["Next"] == "DeployChallenger"  # this stage approves automatically
     assert choices["EndpointInService?"]["Default"] == "WaitForEndpoint"
+    assert choices["ValidationMap?"]["Default"] == "ResolveChampion"
+    assert choices["ValidationMap?"]["Choices"][0]["Next"] == "ValidateParts"
+    actions = {c["StringEquals"]: c["Next"] for c in choices["DeploymentAction?"]["Choices"]}
+    assert actions == {"wait": "WaitForEndpointChange", "delete": "DeleteFailedEndpoint", "skip": "RecordSkipped"}
+    assert choices["DeploymentAction?"]["Default"] == "CreateModel"
 
 
 @pytest.mark.parametrize("state_name", ["Train", "TrainWithChampion"])
@@ -290,7 +437,8 @@ def test_training_jobs_run_synchronously_in_script_mode(
     }
     assert state["Next"] == "Evaluate"
     parameters = state["Parameters"]
-    assert parameters["TrainingJobName.$"] == "States.Format('train-{}', $$.Execution.Name)"
+    # one job per attempt: a retried .sync state creates its job again, and a job name is unique
+    assert parameters["TrainingJobName.$"] == "States.Format('train-{}-{}', $$.Execution.Name, $$.State.RetryCount)"
     assert parameters["AlgorithmSpecification"]["TrainingImage"].endswith(".trainingImage>")
     assert (
         parameters["OutputDataConfig"]["S3OutputPath"]
@@ -298,7 +446,11 @@ def test_training_jobs_run_synchronously_in_script_mode(
     )
     hyperparameters = parameters["HyperParameters"]
     assert json.loads(hyperparameters["sagemaker_program"]) == "pipelines/train.py"
-    assert hyperparameters["sagemaker_submit_directory"].startswith("s3://cdk-")
+    # The artifacts bucket's copy of the source archive, which no `cdk gc` removes.
+    assert re.fullmatch(
+        r"s3://mlops-artifacts-<AWS::AccountId>-<AWS::Region>/code/[0-9a-f]{64}/sourcedir.tar.gz",
+        hyperparameters["sagemaker_submit_directory"],
+    )
     assert hyperparameters["sagemaker_region"] == "<AWS::Region>"
     for key, value in synthesized.config.training.hyperparameters.items():
         assert hyperparameters[key] == value
@@ -314,6 +466,20 @@ def test_training_jobs_run_synchronously_in_script_mode(
         assert set(channels) == {"train", "plan"}
     assert parameters["ResourceConfig"]["InstanceType"] == synthesized.config.training.instance_type
     assert parameters["StoppingCondition"]["MaxRuntimeInSeconds"] == synthesized.config.training.max_runtime_seconds
+
+
+def test_each_training_run_first_copies_the_source_archive_out_of_the_asset_bucket(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    assert states["Train?"]["Choices"][0]["Next"] == "PublishSourceArchive"
+    publish = states["PublishSourceArchive"]
+    assert publish["Resource"].endswith(":states:::aws-sdk:s3:copyObject") and publish["Next"] == "HasChampion?"
+    parameters = publish["Parameters"]
+    assert parameters["CopySource"].startswith("cdk-") and parameters["CopySource"].endswith(".gz")  # the asset
+    assert parameters["Bucket"] == "mlops-artifacts-<AWS::AccountId>-<AWS::Region>"
+    copy = f"s3://{parameters['Bucket']}/{parameters['Key']}"
+    assert copy == states["Train"]["Parameters"]["HyperParameters"]["sagemaker_submit_directory"]
 
 
 def test_lambda_tasks_pass_plain_payloads(definition: dict[str, Any]) -> None:
@@ -335,17 +501,21 @@ def test_lambda_tasks_pass_plain_payloads(definition: dict[str, Any]) -> None:
     assert {"reason.$", "data.$", "validation.$", "training.$", "evaluation.$"} <= set(register)
 
 
-def test_deployment_creates_a_captured_endpoint(definition: dict[str, Any], synthesized: Synthesized) -> None:
+def test_deployment_creates_a_captured_endpoint_from_the_registry(
+    definition: dict[str, Any], synthesized: Synthesized
+) -> None:
     states = definition["States"]
+    assert states["DeployChallenger"]["Parameters"] == {"modelPackageArn.$": "$.registration.modelPackageArn"}
+    decide = states["DecideDeployment"]
+    assert decide["Parameters"] == {"modelPackageArn.$": "$.deploy.modelPackageArn", "reason.$": "$.reason"}
+    # The model comes from the package's registry entry, whichever run or person chose it.
     model = states["CreateModel"]["Parameters"]
     assert model["ModelName.$"] == "States.Format('model-{}', $$.Execution.Name)"
-    environment = model["PrimaryContainer"]["Environment"]
-    assert environment["MLOPS_MODEL_SHA256.$"] == "$.evaluation.artifactSha256"
-    assert environment["MLOPS_BASELINE_URI.$"] == "$.evaluation.reports.baseline"
-    assert environment["MLOPS_MODEL_PACKAGE_ARN.$"] == "$.registration.modelPackageArn"
-    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"].startswith("s3://cdk-")
-    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.modelArtifacts"
+    assert model["PrimaryContainer"] == {
+        "Image.$": "$.decision.challenger.image",
+        "ModelDataUrl.$": "$.decision.challenger.modelDataUrl",
+        "Environment.$": "$.decision.challenger.environment",
+    }
 
     config_state = states["CreateEndpointConfig"]
     assert config_state["Resource"] == "arn:<AWS::Partition>:states:::sagemaker:createEndpointConfig"
@@ -367,11 +537,86 @@ def test_deployment_creates_a_captured_endpoint(definition: dict[str, Any], synt
         assert states[name]["Parameters"]["EndpointName"] == synthesized.config.endpoint_name
         assert states[name]["Next"] == "DescribeEndpoint"
     assert states["DescribeEndpoint"]["Resource"].endswith(":states:::aws-sdk:sagemaker:describeEndpoint")
+    assert states["DeleteFailedEndpoint"]["Resource"].endswith(":states:::aws-sdk:sagemaker:deleteEndpoint")
+    assert states["DeleteFailedEndpoint"]["Next"] == "WaitForEndpointChange"
     assert states["WaitForEndpoint"] == {
         "Type": "Wait",
         "Seconds": synthesized.config.serving.endpoint_poll_seconds,
         "Next": "DescribeEndpoint",
     }
+
+
+def test_update_endpoint_is_blue_green_with_rollback_alarms(
+    definition: dict[str, Any], synthesized: Synthesized
+) -> None:
+    deployment = synthesized.config.serving.deployment
+    config = definition["States"]["UpdateEndpoint"]["Parameters"]["DeploymentConfig"]
+    policy = config["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["Type"] == deployment.mode
+    assert policy["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"] == deployment.wait_seconds
+    assert policy["TerminationWaitInSeconds"] == deployment.termination_wait_seconds
+    assert policy["MaximumExecutionTimeoutInSeconds"] == deployment.maximum_execution_timeout_seconds
+    names = [alarm["AlarmName"] for alarm in config["AutoRollbackConfiguration"]["Alarms"]]
+    prefix = f"{synthesized.config.prefix}-{synthesized.config.model_name}"
+    assert names == [f"{prefix}-5xx", f"{prefix}-model-errors", f"{prefix}-latency"]
+    # ... each a CloudWatch alarm in this stack on this endpoint's variant.
+    alarms = {
+        r["Properties"].get("AlarmName"): r["Properties"]
+        for r in synthesized.resources("pipeline", "AWS::CloudWatch::Alarm").values()
+    }
+    metrics = {}
+    for name in names:
+        alarm = alarms[name]
+        assert alarm["Namespace"] == "AWS/SageMaker"
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "EndpointName": synthesized.config.endpoint_name,
+            "VariantName": "AllTraffic",
+        }
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["TreatMissingData"] == "notBreaching"
+        metrics[alarm["MetricName"]] = alarm["Threshold"]
+    assert metrics == {
+        "Invocation5XXErrors": 0,
+        "InvocationModelErrors": 0,
+        "ModelLatency": deployment.rollback_alarms.max_model_latency_ms * 1000,
+    }
+
+
+def test_the_deployment_lock_is_a_dynamodb_item_taken_natively(
+    definition: dict[str, Any], synthesized: Synthesized
+) -> None:
+    states = definition["States"]
+    (table_id,) = synthesized.resources("pipeline", "AWS::DynamoDB::Table")
+    acquire = states["AcquireDeploymentLock"]
+    assert acquire["Resource"] == "arn:<AWS::Partition>:states:::dynamodb:putItem"
+    assert acquire["Parameters"]["TableName"] == f"<{table_id}>"
+    assert acquire["Parameters"]["ConditionExpression"] == "attribute_not_exists(pk) OR #owner = :me"
+    assert acquire["Parameters"]["Item"]["owner"] == {"S.$": "$$.Execution.Id"}
+    assert acquire["Parameters"]["Item"]["pk"] == {"S": synthesized.config.endpoint_name}
+    # Held by a live execution: wait and try again; by an ended one: take it over.
+    assert states["DescribeLockHolder"]["Resource"].endswith(":states:::aws-sdk:sfn:describeExecution")
+    running = states["LockHolderRunning?"]
+    assert running["Choices"][0]["Next"] == "WaitForDeploymentLock"
+    assert running["Default"] == "TakeOverDeploymentLock"
+    assert states["TakeOverDeploymentLock"]["Parameters"]["ConditionExpression"] == "#owner = :stale"
+    assert states["WaitForDeploymentLock"]["Next"] == "AcquireDeploymentLock"
+    for release in ("ReleaseDeploymentLock", "ReleaseDeploymentLockAfterError"):
+        assert states[release]["Resource"] == "arn:<AWS::Partition>:states:::dynamodb:deleteItem"
+        assert states[release]["Parameters"]["ConditionExpression"] == "#owner = :me"
+    # Every way out of the held section passes a release.
+    held = _reachable(states, "DeploymentLockHeld")
+    terminal = {name for name in held if states[name]["Type"] in {"Succeed", "Fail"}}
+    assert terminal == {"Deployed", "Superseded", "AlreadyServing", "ModelNotApproved", "DeploymentFailed"}
+    assert "ReleaseDeploymentLock" in held and _reachable(states, "ReleaseDeploymentLock") >= terminal
+
+
+def test_the_registry_marks_the_serving_version(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    mark = states["MarkServing"]["Parameters"]
+    assert mark["ModelPackageArn.$"] == "$.decision.challenger.modelPackageArn"
+    assert mark["CustomerMetadataProperties"]["serving"] == "true"
+    unmark = states["UnmarkReplaced"]["Parameters"]
+    assert unmark["ModelPackageArn.$"] == "$.decision.serving.modelPackageArn"
+    assert unmark["CustomerMetadataProperties"]["serving"] == "false"
 
 
 def test_state_machine_logs_and_traces(synthesized: Synthesized) -> None:
@@ -543,7 +788,7 @@ def test_failed_async_invocations_are_parked_not_dropped(synthesized: Synthesize
 
 def test_topic_is_encrypted_with_a_rotating_customer_key(synthesized: Synthesized) -> None:
     template = synthesized.templates["pipeline"]
-    (key_id,) = synthesized.resources("pipeline", "AWS::KMS::Key")
+    key_id = _key_id(synthesized, "pipeline", "NotificationsKey")
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties(
         "AWS::SNS::Topic", {"TopicName": "mlops-notifications", "KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
@@ -609,7 +854,7 @@ def test_sagemaker_role_reads_and_writes_only_its_prefixes(synthesized: Synthesi
         for logical_id, p in synthesized.resources("pipeline", "AWS::IAM::Policy").items()
         if logical_id.startswith("SageMakerExecution")
     ]
-    grants = {}
+    grants: dict[str, set[str]] = {}
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
         for action in _as_list(statement["Action"]):
             grants.setdefault(action, set()).update(render(r) for r in _as_list(statement["Resource"]))
@@ -631,7 +876,7 @@ def test_custom_endpoint_config_state_has_its_own_grant(synthesized: Synthesized
 
 
 def test_state_machine_can_encrypt_for_the_topic(synthesized: Synthesized) -> None:
-    (key_id,) = synthesized.resources("pipeline", "AWS::KMS::Key")
+    key_id = _key_id(synthesized, "pipeline", "NotificationsKey")
     statements = [
         s for where, s in _statements(synthesized) if where.startswith("pipeline/PipelineStateMachineRoleDefaultPolicy")
     ]
@@ -772,3 +1017,20 @@ def test_outputs_have_stable_export_free_names(synthesized: Synthesized, unit: s
     outputs = synthesized.json[unit]["Outputs"]
     assert names <= set(outputs)
     assert all("Export" not in outputs[name] for name in names)
+
+
+def test_large_and_manifest_uploads_are_validated_by_a_distributed_map(definition: dict[str, Any]) -> None:
+    """docs/ARCHITECTURE.md "Validation beyond one function": map items are parts, then one reduce."""
+    parts = definition["States"]["ValidateParts"]
+    assert parts["Type"] == "Map" and parts["ItemsPath"] == "$.validation.items"
+    assert parts["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert parts["ItemSelector"]["action"] == "part" and parts["ItemSelector"]["item.$"] == "$$.Map.Item.Value"
+    assert parts["MaxConcurrency"] == 8  # cdk.json mlops.validation.maxConcurrency
+    assert parts["ResultPath"] is None  # the reduce reads the partial results from S3
+    assert parts["Next"] == "ReduceValidation"
+    reduce = definition["States"]["ReduceValidation"]
+    assert reduce["Parameters"]["action"] == "reduce" and reduce["ResultPath"] == "$.validation"
+    [part] = parts["ItemProcessor"]["States"].values()
+    assert part["Type"] == "Task" and part["Retry"], "a part retries transient errors like every task"
+    assert reduce["Next"] == "ResolveChampion"
+    assert {c["ErrorEquals"][0] for c in parts["Catch"]} == {"States.ALL"}

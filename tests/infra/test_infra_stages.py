@@ -275,7 +275,7 @@ def test_each_region_gets_its_own_layer_arns(staged: StagedApp) -> None:
     assert f":lambda:{staged.region}:" in powertools and f":lambda:{staged.region}:" in pandas
     for name, properties in staged.functions().items():
         # A known region gets literal ARNs, not a lookup.
-        expected = [powertools, pandas] if name in {"drift", "groundtruth"} else [powertools]
+        expected = [powertools, pandas] if name in {"drift", "groundtruth", "validate"} else [powertools]
         assert properties["Layers"] == expected, name
 
 

@@ -130,7 +130,12 @@ def _json(path: Path) -> dict:
 
 def test_first_run_writes_the_documented_artifacts(first_run: Path, code_root: Path) -> None:
     model_dir, output = first_run / "model", first_run / "output" / "data"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["manifest.json", "model.joblib", "schema.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "manifest.json", "model.joblib", "schema.json"]
+    # The serving code rides in the model archive: the container imports code/inference.py from it.
+    code = {p.relative_to(model_dir / "code").as_posix() for p in (model_dir / "code").rglob("*") if p.is_file()}
+    assert {"inference.py", "schema.json", "pipelines/inference.py", "pipelines/schema.py"} <= code
+    entry = (model_dir / "code" / "inference.py").read_bytes()  # the serving entry (pipelines/serving_entry.py)
+    assert entry == (code_root / "pipelines" / "serving_entry.py").read_bytes()
     assert {"metrics.json", "baseline.json", "manifest.json"} <= {p.name for p in output.iterdir()}
     assert (model_dir / "schema.json").read_bytes() == (code_root / "schema.json").read_bytes()
 

@@ -1,5 +1,6 @@
 """Small named adapters over moto: each adds one thing moto lacks, and nothing else.
 
-Every adapter patches a moto internal; `REQUIRED_MOTO_INTERNALS` in `mlops.local.adapters.internals`
-lists them so a moto upgrade that moves one fails a test instead of silently faking a result.
+Every adapter patches or calls a moto internal; tests/unit/local/test_moto_internals.py checks each
+of them against the pinned moto version, so an upgrade that moves one fails a test instead of
+silently faking a result.
 """

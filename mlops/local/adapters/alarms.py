@@ -8,19 +8,25 @@ enough periods are present and fewer breach, and to INSUFFICIENT_DATA when no pe
 missing data is not treated. A state change is recorded in the alarm's history, emits a
 "CloudWatch Alarm State Change" event on the default event bus in AWS's schema, and publishes the
 alarm notification to the SNS topics among the state's actions.
+
+Metrics AWS services publish by themselves are published here first, at each evaluation, for the
+alarms that read them: SQS's queue gauges (namespace ``AWS/SQS``, dimension ``QueueName``:
+``ApproximateNumberOfMessagesVisible``, ``...NotVisible``, ``...Delayed``) from the queues' current
+state, so a dead-letter queue's "not empty" alarm fires (and notifies) when an event lands in it.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.sqs.models import sqs_backends
 
 from mlops.local.constants import ACCOUNT_ID, REGION
 
@@ -69,15 +75,61 @@ def next_state(classified: list[bool | None], datapoints_to_alarm: int, current:
     return "OK"
 
 
+SQS_NAMESPACE = "AWS/SQS"
+# The queue gauges SQS publishes, and how each is read from moto's queue model.
+_SQS_GAUGES: dict[str, Callable[[Any], int]] = {
+    "ApproximateNumberOfMessagesVisible": lambda queue: int(queue.approximate_number_of_messages),
+    "ApproximateNumberOfMessagesNotVisible": lambda queue: int(queue.approximate_number_of_messages_not_visible),
+    "ApproximateNumberOfMessagesDelayed": lambda queue: int(queue.approximate_number_of_messages_delayed),
+}
+
+
+def publish_queue_metrics(now: datetime) -> int:
+    """Put SQS's gauges of every queue an alarm watches, as SQS itself would; returns how many.
+
+    Written to the CloudWatch backend directly: ``AWS/`` namespaces are the services' own, which
+    PutMetricData refuses to callers in AWS.
+    """
+    backend = cloudwatch_backends[ACCOUNT_ID][REGION]
+    watched: set[str] = {
+        d.value
+        for alarm in list(backend.alarms.values())
+        if alarm.namespace == SQS_NAMESPACE
+        for d in alarm.dimensions
+        if d.name == "QueueName" and d.value
+    }
+    queues = sqs_backends[ACCOUNT_ID][REGION].queues
+    timestamp = now.astimezone(UTC).replace(tzinfo=None)  # moto keeps datapoints in naive UTC
+    data = [
+        {
+            "MetricName": metric,
+            "Dimensions": [{"Name": "QueueName", "Value": name}],
+            "Value": float(read(queues[name])),
+            "Unit": "Count",
+            "Timestamp": timestamp,
+        }
+        for name in sorted(watched)
+        if name in queues
+        for metric, read in _SQS_GAUGES.items()
+    ]
+    if data:
+        backend.put_metric_data(SQS_NAMESPACE, data)
+    return len(data)
+
+
 class AlarmEvaluator:
     def __init__(self) -> None:
         self.transitions: list[Transition] = []
 
-    def evaluate(self, now: datetime | None = None) -> list[Transition]:
+    def evaluate(self, now: datetime | None = None, alarm_names: Collection[str] | None = None) -> list[Transition]:
+        """Evaluate every metric alarm, or only ``alarm_names`` (what a blue/green bake watches)."""
         now = now or datetime.now(UTC)
+        publish_queue_metrics(now)
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         changed = []
         for alarm in list(cloudwatch_backends[ACCOUNT_ID][REGION].alarms.values()):
+            if alarm_names is not None and alarm.name not in alarm_names:
+                continue
             if not alarm.metric_name or not alarm.statistic:
                 continue  # metric-math and composite alarms are not evaluated locally
             transition = self._evaluate_one(cloudwatch, alarm, now)

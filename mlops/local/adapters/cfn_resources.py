@@ -4,7 +4,7 @@
   through moto's CloudWatch backend (so the alarm evaluator and DescribeAlarms see it).
 - `AWS::SageMaker::ModelPackageGroup`, `AWS::SNS::TopicPolicy`, `AWS::SQS::QueuePolicy`,
   `AWS::Lambda::EventInvokeConfig`: no model in moto either; each is created through the service's
-  own API call. `AWS::S3::BucketPolicy` is recorded but not applied (see its class).
+  own API call. `AWS::S3::BucketPolicy` is accepted but not applied (see its class).
 - `AWS::KMS::Key`: moto reads `Tags` in the KMS API's shape (TagKey/TagValue) instead of
   CloudFormation's (Key/Value) and fails; the tags are reshaped before moto sees them.
 - `AWS::S3::Bucket`: moto applies encryption and tags only; versioning, the public access block and
@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from moto.cloudformation import parsing
@@ -30,6 +30,7 @@ from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions import responses as _sfn_api  # noqa: F401 - bind its backend name before any patch
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+from mlops.local.adapters.patches import PatchPoint, PatchSet
 from mlops.local.constants import ACCOUNT_ID
 
 
@@ -96,6 +97,11 @@ class _ApiBackedResource:
         return None
 
 
+def _optional(properties: dict[str, Any], name: str) -> str:
+    """A property a metric-math alarm omits: moto stores None for it, though it types the argument str."""
+    return cast(str, properties.get(name))
+
+
 class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
     """`AWS::CloudWatch::Alarm` backed by moto's CloudWatch alarm store (so the evaluator sees it)."""
 
@@ -106,13 +112,13 @@ class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
         alarm = cloudwatch_backends[ACCOUNT_ID][region].put_metric_alarm(
             name=properties.get("AlarmName", name),
-            namespace=properties.get("Namespace"),
-            metric_name=properties.get("MetricName"),
+            namespace=_optional(properties, "Namespace"),
+            metric_name=_optional(properties, "MetricName"),
             comparison_operator=properties["ComparisonOperator"],
             evaluation_periods=int(properties["EvaluationPeriods"]),
             period=int(properties.get("Period", 60)),
             threshold=float(properties.get("Threshold", 0)),
-            statistic=properties.get("Statistic"),
+            statistic=_optional(properties, "Statistic"),
             description=properties.get("AlarmDescription", ""),
             dimensions=properties.get("Dimensions", []),
             alarm_actions=properties.get("AlarmActions", []),
@@ -154,15 +160,13 @@ class ModelPackageGroupResource(_ApiBackedResource, CloudFormationModel):
 
 
 class BucketPolicyResource(_ApiBackedResource, CloudFormationModel):
-    """Recorded, not applied: moto evaluates bucket-policy statements without their conditions,
+    """Accepted, not applied: moto evaluates bucket-policy statements without their conditions,
     so the TLS-only Deny (`aws:SecureTransport` false) would deny every request."""
 
     TYPE = "AWS::S3::BucketPolicy"
-    recorded: dict[str, Any] = {}
 
     @classmethod
     def create(cls, name: str, properties: dict[str, Any], region: str) -> _ApiBackedResource:
-        cls.recorded[properties["Bucket"]] = properties["PolicyDocument"]
         return cls(properties["Bucket"])
 
 
@@ -236,9 +240,26 @@ def _bucket_with_all_properties(
     return bucket
 
 
-_ORIGINAL_BUCKET_CREATE = FakeBucket.create_from_cloudformation_json
-_ORIGINAL_KMS_CREATE = KmsKey.create_from_cloudformation_json
-_ORIGINAL_SFN_BACKENDS = sfn_models.stepfunctions_backends
+_ORIGINAL_BUCKET_CREATE: Any = FakeBucket.create_from_cloudformation_json
+_ORIGINAL_KMS_CREATE: Any = KmsKey.create_from_cloudformation_json
+
+BUCKET_CREATE = PatchPoint(
+    FakeBucket, "create_from_cloudformation_json", "moto ignores versioning, public-access block and EventBridge"
+)
+KMS_CREATE = PatchPoint(KmsKey, "create_from_cloudformation_json", "moto reads CloudFormation tags in the API's shape")
+SFN_BACKENDS = PatchPoint(
+    sfn_models, "stepfunctions_backends", "CloudFormation state machines must run on the ASL interpreter backend"
+)
+PATCH_POINTS = (BUCKET_CREATE, KMS_CREATE, SFN_BACKENDS)
+_PATCHES = PatchSet(
+    [
+        (BUCKET_CREATE, classmethod(lambda cls, *args, **kwargs: _bucket_with_all_properties(*args, **kwargs))),
+        (KMS_CREATE, classmethod(lambda cls, *args, **kwargs: _kms_key_with_cloudformation_tags(*args, **kwargs))),
+        # moto's StateMachine CloudFormation code looks up this module global at call time (the API
+        # module, imported above, has already bound its own reference to the original).
+        (SFN_BACKENDS, stepfunctions_parser_backends),
+    ]
+)
 
 
 def _refresh_model_registry() -> None:
@@ -247,20 +268,10 @@ def _refresh_model_registry() -> None:
 
 
 def install() -> None:
-    FakeBucket.create_from_cloudformation_json = classmethod(
-        lambda cls, *args, **kwargs: _bucket_with_all_properties(*args, **kwargs)
-    )
-    KmsKey.create_from_cloudformation_json = classmethod(
-        lambda cls, *args, **kwargs: _kms_key_with_cloudformation_tags(*args, **kwargs)
-    )
-    # moto's StateMachine CloudFormation code looks up this module global at call time (the API
-    # module, imported above, has already bound its own reference to the original).
-    sfn_models.stepfunctions_backends = stepfunctions_parser_backends
+    _PATCHES.install()
     _refresh_model_registry()
 
 
 def uninstall() -> None:
-    FakeBucket.create_from_cloudformation_json = _ORIGINAL_BUCKET_CREATE
-    KmsKey.create_from_cloudformation_json = _ORIGINAL_KMS_CREATE
-    sfn_models.stepfunctions_backends = _ORIGINAL_SFN_BACKENDS
+    _PATCHES.uninstall()
     _refresh_model_registry()

@@ -43,7 +43,6 @@ class CodeLoader:
     def __init__(self) -> None:
         self._saved_path = list(sys.path)
         self._owner = _CALLER
-        self._owner_dir: Path | None = None
         self._tops: frozenset[str] = frozenset()
         self._parked: dict[str, dict[str, ModuleType]] = {}
 
@@ -65,7 +64,7 @@ class CodeLoader:
                 self._park(self._owner, self._tops)
                 sys.modules.update(self._parked.get(_CALLER, {}))
             self._parked.clear()
-            self._owner, self._owner_dir, self._tops = _CALLER, None, frozenset()
+            self._owner, self._tops = _CALLER, frozenset()
             sys.path[:] = self._saved_path
 
     def _switch(self, owner: str, code_dir: Path) -> None:
@@ -74,7 +73,7 @@ class CodeLoader:
         sys.modules.update(self._parked.pop(owner, {}))
         sys.path[:] = [str(code_dir), *self._saved_path]
         importlib.invalidate_caches()
-        self._owner, self._owner_dir, self._tops = owner, code_dir, tops
+        self._owner, self._tops = owner, tops
 
     def _park(self, owner: str, tops: frozenset[str]) -> None:
         names = [name for name in sys.modules if name.split(".", 1)[0] in tops]

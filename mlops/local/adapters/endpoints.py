@@ -2,13 +2,18 @@
 
 moto answers `InvokeEndpoint` with a fixed body for any name and has no `UpdateEndpoint`. Here:
 
-- `UpdateEndpoint` switches the endpoint to the new endpoint configuration in one step (the
-  traffic shift SageMaker performs with blue/green deployment; its canary and rollback options
-  are not emulated).
-- `InvokeEndpoint` follows endpoint -> endpoint config -> production variant -> model, downloads
-  the model's `ModelDataUrl` and its `SAGEMAKER_SUBMIT_DIRECTORY` code, and answers through the
-  code's `model_fn`/`input_fn`/`predict_fn`/`output_fn` (the scikit-learn serving contract) with the
+- Create, update (blue/green, with auto-rollback) and delete follow SageMaker's control plane:
+  `mlops.local.adapters.endpoint_deployments`. The model starts when its fleet does, so a model
+  that cannot load fails the endpoint (or rolls an update back) instead of failing requests later.
+- `InvokeEndpoint` follows endpoint -> endpoint config (during an update: the old or the new one, at
+  the shifted traffic weight) -> production variant -> model, downloads the model's `ModelDataUrl`
+  and its code — `SAGEMAKER_SUBMIT_DIRECTORY` as an S3 archive, or the `code/` folder inside
+  `model.tar.gz` (`/opt/ml/model/code`) — and answers through the code's
+  `model_fn`/`input_fn`/`predict_fn`/`output_fn` (the scikit-learn serving contract) with the
   model's container environment set (so the artifact's SHA-256 check runs as it would in AWS).
+- Each request publishes the endpoint's invocation metrics in `AWS/SageMaker` (`Invocations`,
+  `ModelLatency` in microseconds, `Invocation4XXErrors`, `Invocation5XXErrors`,
+  `InvocationModelErrors`; dimensions `EndpointName`, `VariantName`), which the rollback alarms watch.
 - When the endpoint config enables data capture, each request/response is written in SageMaker's
   capture format (one JSON line per request) to
   `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<id>.jsonl`, honouring the sampling
@@ -26,6 +31,7 @@ import json
 import random
 import tarfile
 import tempfile
+import time
 import uuid
 from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
@@ -35,15 +41,22 @@ from typing import Any
 import boto3
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
-from moto.core.utils import utcnow
-from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+from functions.shared.s3 import parse_s3_uri
+from mlops.local.adapters import endpoint_deployments
+from mlops.local.adapters.alarms import AlarmEvaluator
 from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
-from mlops.local.adapters.process import patched_environ, split_s3_uri
+from mlops.local.adapters.endpoint_deployments import SERVING_STATUSES, EndpointLifecycle
+from mlops.local.adapters.process import patched_environ
 from mlops.local.constants import REGION
+
+# The model archive's place in the serving container, and its code folder (SAGEMAKER_SUBMIT_DIRECTORY
+# when the code travels inside model.tar.gz).
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+MODEL_CODE_DIRECTORY = f"{CONTAINER_MODEL_DIR}/code"
 
 
 class InvocationError(JsonRESTError):
@@ -57,27 +70,27 @@ class InvocationError(JsonRESTError):
 class EndpointServer:
     """Serves invocations of moto endpoints with the deployed model and inference code."""
 
-    def __init__(self, work_dir: Path, loader: CodeLoader) -> None:
+    def __init__(self, work_dir: Path, loader: CodeLoader, alarms: AlarmEvaluator | None = None) -> None:
         self._work_dir = work_dir
         self._loader = loader
         self._served: dict[str, tuple[Any, Any]] = {}  # model name -> (inference module, model)
         self._random = random.Random(0)
         self.invocations = 0
         self.captured = 0
+        self.lifecycle = EndpointLifecycle(self.start_model, alarms)
 
-    # -- UpdateEndpoint -------------------------------------------------------------------------
-    @staticmethod
-    def update_endpoint(backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> str:
-        endpoint = backend.endpoints.get(endpoint_name)
-        if endpoint is None:
-            raise ValidationError(message=f"Could not find endpoint '{endpoint_name}'.")
+    def start_model(self, backend: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str) -> None:
+        """Load the model of a config's variant as its fleet starts (raises when it cannot load)."""
         config = backend.describe_endpoint_config(endpoint_config_name)
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.data_capture_config = config.get("DataCaptureConfig")
-        endpoint.endpoint_status = "InService"
-        endpoint.last_modified_time = utcnow()
-        return endpoint.arn
+        variant = config["ProductionVariants"][0]
+        model = backend._models[variant["ModelName"]]
+        container = model.primary_container or (model.containers or [{}])[0]
+        output = io.StringIO()
+        try:
+            with EXECUTION_LOCK, patched_environ(container.get("Environment", {})), redirect_stdout(output):
+                self._load(variant["ModelName"], container)
+        finally:
+            _publish_logs(endpoint_name, variant["VariantName"], output.getvalue())
 
     # -- InvokeEndpoint -------------------------------------------------------------------------
     def invoke(
@@ -92,23 +105,31 @@ class EndpointServer:
     ) -> tuple[int, dict[str, str], str]:
         backend = sagemaker_backends[account_id][region]
         endpoint = backend.endpoints.get(endpoint_name)
-        if endpoint is None or endpoint.endpoint_status != "InService":
+        if endpoint is None or endpoint.endpoint_status not in SERVING_STATUSES:
             raise InvocationError("ValidationError", f"Endpoint {endpoint_name} of account {account_id} not found.")
-        config = backend.endpoint_configs[endpoint.endpoint_config_name]
+        config = backend.endpoint_configs[self.lifecycle.route(endpoint)]
         variant = config.production_variants[0]
         model = backend._models[variant["ModelName"]]
         container = model.primary_container or (model.containers or [{}])[0]
         output = io.StringIO()
+        started = time.perf_counter()
+        parsed = False
         try:
             with EXECUTION_LOCK, patched_environ(container.get("Environment", {})), redirect_stdout(output):
                 inference, loaded = self._load(variant["ModelName"], container)
                 request = inference.input_fn(body.decode("utf-8"), content_type)
+                parsed = True
                 prediction = inference.predict_fn(request, loaded)
                 response_body, response_type = inference.output_fn(prediction, accept or content_type)
         except Exception as error:  # the model's failure is the caller's ModelError, as in SageMaker
+            # A request the model cannot read is the client's error (4XX); one it fails on, the model's (5XX).
+            _publish_metrics(
+                endpoint_name, variant["VariantName"], time.perf_counter() - started, 500 if parsed else 400
+            )
             raise InvocationError("ModelError", f"Received client error (400) from primary: {error}", 424) from error
         finally:
             _publish_logs(endpoint_name, variant["VariantName"], output.getvalue())
+        _publish_metrics(endpoint_name, variant["VariantName"], time.perf_counter() - started, 200)
         self.invocations += 1
         if isinstance(response_body, bytes):
             response_body = response_body.decode("utf-8")
@@ -133,14 +154,18 @@ class EndpointServer:
             s3 = boto3.client("s3", region_name=REGION)
             model_root = Path(tempfile.mkdtemp(prefix=f"model-{model_name}-", dir=self._work_dir))
             model_dir, code_dir = model_root / "model", model_root / "code"
-            for uri, target in (
-                (container["ModelDataUrl"], model_dir),
-                (environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir),
-            ):
-                bucket, key = split_s3_uri(uri)
-                data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            submit_directory = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", MODEL_CODE_DIRECTORY)
+            archives = [(container["ModelDataUrl"], model_dir)]
+            if submit_directory.startswith("s3://"):
+                archives.append((submit_directory, code_dir))
+            for uri, target in archives:
+                archive_location = parse_s3_uri(uri)
+                data = s3.get_object(Bucket=archive_location.bucket, Key=archive_location.key)["Body"].read()
                 with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                     archive.extractall(target, filter="data")
+            if not submit_directory.startswith("s3://"):
+                # The code travels inside model.tar.gz: /opt/ml/model/code in the container.
+                code_dir = model_dir / Path(submit_directory).relative_to(CONTAINER_MODEL_DIR)
             inference = self._loader.load(code_dir, module_name, owner=f"model:{model_name}")
             self._served[model_name] = (code_dir, inference.model_fn(str(model_dir)))
         code_dir, model = self._served[model_name]
@@ -175,7 +200,8 @@ class EndpointServer:
             metadata["inferenceId"] = inference_id
         metadata["inferenceTime"] = capture_time(now)
         record["eventMetadata"] = metadata
-        bucket, prefix = split_s3_uri(capture["DestinationS3Uri"])
+        destination = parse_s3_uri(capture["DestinationS3Uri"], prefix=True)
+        bucket, prefix = destination.bucket, destination.key
         key = "/".join(
             part
             for part in (
@@ -191,6 +217,26 @@ class EndpointServer:
             Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode("utf-8")
         )
         self.captured += 1
+
+
+def _publish_metrics(endpoint_name: str, variant: str, seconds: float, status: int) -> None:
+    """One request's invocation metrics, as SageMaker publishes them per endpoint variant."""
+    dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": variant}]
+    values = {
+        "Invocations": 1.0,
+        "Invocation4XXErrors": float(400 <= status < 500),
+        "Invocation5XXErrors": float(status >= 500),
+        "InvocationModelErrors": float(status >= 400),
+    }
+    data: list[dict[str, Any]] = [
+        {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": "Count"}
+        for name, value in values.items()
+    ]
+    if status < 500:
+        data.append(
+            {"MetricName": "ModelLatency", "Dimensions": dimensions, "Value": seconds * 1e6, "Unit": "Microseconds"}
+        )
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
 
 
 def capture_time(moment: datetime) -> str:
@@ -258,16 +304,21 @@ def install(server: EndpointServer) -> None:
         )
 
     def update_endpoint(self: SageMakerResponse) -> ActionResult:
-        arn = server.update_endpoint(
-            self.sagemaker_backend, self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        arn = server.lifecycle.update(
+            self.sagemaker_backend,
+            self._get_param("EndpointName"),
+            self._get_param("EndpointConfigName"),
+            self._get_param("DeploymentConfig"),
         )
         return ActionResult({"EndpointArn": arn})
 
-    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
-    SageMakerResponse.update_endpoint = update_endpoint
+    setattr(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)  # noqa: B010
+    setattr(SageMakerResponse, "update_endpoint", update_endpoint)  # noqa: B010 - moto has no UpdateEndpoint
+    endpoint_deployments.install(server.lifecycle)
 
 
 def uninstall() -> None:
-    SageMakerRuntimeResponse.invoke_endpoint = _ORIGINAL_INVOKE
+    endpoint_deployments.uninstall()
+    setattr(SageMakerRuntimeResponse, "invoke_endpoint", _ORIGINAL_INVOKE)  # noqa: B010
     if "update_endpoint" in SageMakerResponse.__dict__:
-        del SageMakerResponse.update_endpoint
+        delattr(SageMakerResponse, "update_endpoint")

@@ -4,9 +4,14 @@ moto matches events against rules but raises NotImplementedError for Lambda and 
 targets (and S3's EventBridge notifications swallow that error, so an upload silently starts
 nothing). Here, matched events for those targets are queued and delivered in order by one worker
 thread, asynchronously as EventBridge does: Lambda targets are invoked with InvocationType Event,
-Step Functions targets start an execution. A delivery that fails goes to the target's dead-letter
-queue when it has one. Scheduled rules fire on demand (`fire_schedule`) with AWS's
-"Scheduled Event" shape, so a caller decides when an hour has passed.
+Step Functions targets start an execution. Scheduled rules fire on demand (`fire_schedule`) with
+AWS's "Scheduled Event" shape, so a caller decides when an hour has passed.
+
+A delivery that fails (the Invoke or StartExecution call itself, e.g. throttled past the SDK's
+retries) is retried up to the target's ``RetryPolicy.MaximumRetryAttempts`` (without EventBridge's
+waits), then goes to the target's dead-letter queue. A Lambda target that accepted the event but
+fails it is Lambda's business, as in AWS: the runtime retries the asynchronous invocation and sends
+it to the function's on-failure destination (`mlops.local.adapters.lambda_runtime`).
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.events.models import Rule, events_backends
 from moto.utilities.arns import parse_arn
 
+from mlops.local.adapters.patches import PatchPoint, PatchSet
 from mlops.local.constants import ACCOUNT_ID, REGION
 
 _DIRECT_SERVICES = {"lambda", "states"}
+_MAX_DELIVERY_RETRIES = 185  # EventBridge's default RetryPolicy.MaximumRetryAttempts
 
 
 def _iso(value: Any) -> str:
@@ -43,7 +51,7 @@ class EventDelivery:
         self.delivered: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
 
-    def send_to_targets(self, rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+    def send_to_targets(self, rule: Rule, event: Any, transform_input: bool = True) -> None:
         if rule.scheduled_expression and not rule.event_pattern._raw_pattern:
             return  # a schedule-only rule matches no events (moto's empty pattern would match all)
         direct = [t for t in rule.targets if parse_arn(t["Arn"]).service in _DIRECT_SERVICES]
@@ -78,24 +86,33 @@ class EventDelivery:
             if target["Arn"] == "__marker__":
                 envelope["done"].set()
                 continue
+            record = {"rule": envelope["rule"], "target": target["Arn"]}
             try:
-                self._deliver(target, envelope["event"])
-                self.delivered.append({"rule": envelope["rule"], "target": target["Arn"]})
-            except Exception as error:  # a failed delivery is recorded and dead-lettered, never lost
-                record = {"rule": envelope["rule"], "target": target["Arn"], "error": str(error)}
-                self.failed.append(record)
+                self._deliver_with_retries(target, envelope["event"])
+                self.delivered.append(record)
+            except Exception as error:  # a delivery EventBridge could not make: the target's DLQ
+                self.failed.append({**record, "error": str(error)})
                 self._dead_letter(target, envelope["event"], error)
+
+    def _deliver_with_retries(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        policy = target.get("RetryPolicy") or {}
+        retries = min(int(policy.get("MaximumRetryAttempts", _MAX_DELIVERY_RETRIES)), _MAX_DELIVERY_RETRIES)
+        for attempt in range(retries + 1):
+            try:
+                self._deliver(target, event)
+                return
+            except ClientError as error:
+                if attempt == retries or not _retryable(error):
+                    raise
 
     @staticmethod
     def _deliver(target: dict[str, Any], event: dict[str, Any]) -> None:
         arn = parse_arn(target["Arn"])
         if arn.service == "lambda":
-            client = boto3.client("lambda", region_name=REGION)
-            response = client.invoke(
+            # InvocationType Event: a function error is retried and dead-lettered by Lambda itself.
+            boto3.client("lambda", region_name=REGION).invoke(
                 FunctionName=target["Arn"], InvocationType="Event", Payload=json.dumps(event).encode("utf-8")
             )
-            if response.get("FunctionError"):
-                raise RuntimeError(response["Payload"].read().decode("utf-8"))
         else:
             # EventBridge names each execution itself (moto would name every one "None").
             boto3.client("stepfunctions", region_name=REGION).start_execution(
@@ -138,14 +155,36 @@ class EventDelivery:
             self._queue.put((target, {"rule": rule.name, "event": payload}))
 
 
-_ORIGINAL_SEND = Rule.send_to_targets
+def _retryable(error: ClientError) -> bool:
+    """Throttling and server errors, which EventBridge retries; a refused request is final."""
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code = error.response.get("Error", {}).get("Code", "")
+    return status >= 500 or status == 429 or "Throttl" in code or code == "TooManyRequestsException"
+
+
+_ORIGINAL_SEND: Any = Rule.send_to_targets
+SEND_TO_TARGETS = PatchPoint(Rule, "send_to_targets", "Lambda and Step Functions targets are delivered in-process")
+PATCH_POINTS = (SEND_TO_TARGETS,)
+_active: PatchSet | None = None
 
 
 def install(delivery: EventDelivery) -> None:
-    Rule.send_to_targets = lambda self, event, transform_input=True: delivery.send_to_targets(
-        self, event, transform_input
+    """Deliver matched events through ``delivery`` (a second install replaces the first)."""
+    global _active
+    uninstall()
+    _active = PatchSet(
+        [
+            (
+                SEND_TO_TARGETS,
+                lambda self, event, transform_input=True: delivery.send_to_targets(self, event, transform_input),
+            )
+        ]
     )
+    _active.install()
 
 
 def uninstall() -> None:
-    Rule.send_to_targets = _ORIGINAL_SEND
+    global _active
+    if _active is not None:
+        _active.uninstall()
+        _active = None

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import botocore.session
 from botocore.exceptions import ClientError
@@ -38,6 +38,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+from mlops.local.adapters.patches import PatchPoint, PatchSet
 
 # The actions of the optimised integration (docs: "Create and manage Amazon SageMaker AI jobs").
 SUPPORTED_ACTIONS: Final[set[str]] = {
@@ -80,7 +82,8 @@ def _jsonable(value: Any) -> Any:
 
 class SageMakerIntegration(StateTaskServiceCallback):
     def __init__(self) -> None:
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync})
+        # moto declares the patterns as ResourceCondition but its constants are plain strings.
+        super().__init__(supported_integration_patterns={cast(Any, ResourceCondition.Sync)})
 
     def _get_supported_parameters(self) -> set[str] | None:
         """Every request member of the API operation (moto drops parameters not listed here)."""
@@ -99,7 +102,7 @@ class SageMakerIntegration(StateTaskServiceCallback):
                 env=env,
                 error_name=CustomErrorName(name),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total
                     taskFailedEventDetails=TaskFailedEventDetails(
                         error=name,
                         cause=ex.response["Error"].get("Message", ""),
@@ -123,6 +126,7 @@ class SageMakerIntegration(StateTaskServiceCallback):
         """`.sync`: poll until the job ends (moto's generic version needs a task-token endpoint
         this integration does not have)."""
         resolve = self._build_sync_resolver(env, resource_runtime_part, normalised_parameters, state_credentials)
+        assert resolve is not None, "this integration always builds a resolver"
         while env.is_running():
             outcome = resolve()
             if outcome is not None:
@@ -152,7 +156,7 @@ class SageMakerIntegration(StateTaskServiceCallback):
                         env=env,
                         error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                         event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
+                        event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total
                             taskFailedEventDetails=TaskFailedEventDetails(
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),
@@ -176,9 +180,16 @@ def _factory(service_name: str) -> Any:
     return _ORIGINAL_FACTORY(service_name=service_name)
 
 
+SERVICE_FOR = PatchPoint(
+    state_task_factory, "state_task_service_for", "moto's SageMaker integration has no .sync and drops parameters"
+)
+PATCH_POINTS = (SERVICE_FOR,)
+_PATCHES = PatchSet([(SERVICE_FOR, _factory)])
+
+
 def install() -> None:
-    state_task_factory.state_task_service_for = _factory
+    _PATCHES.install()
 
 
 def uninstall() -> None:
-    state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
+    _PATCHES.uninstall()

@@ -15,6 +15,11 @@ JSON array: `{"prefix": "s3://bucket/prefix/"}`, then keys relative to it) and d
 the listed objects at their relative keys, so a job trains on the batches its plan chose and not
 on whatever else shares the prefix. Each job runs on its own thread with its own environment
 dictionary for the subprocess; nothing here touches `os.environ`.
+
+As in SageMaker, a training job name is unique in the account: creating a job under a name already
+taken fails with ``ResourceInUse`` (moto would silently replace the earlier job). A
+``("sagemaker", "TrainingJob")`` fault (`mlops.local.adapters.faults`) fails the next job the way
+SageMaker reports a failed job, without running its script.
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from moto.sagemaker.exceptions import ResourceInUseException
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 
-from mlops.local.adapters.process import environment_snapshot, split_s3_uri
+from functions.shared.s3 import parse_s3_uri
+from mlops.local.adapters.faults import FaultInjector
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+from mlops.local.adapters.process import environment_snapshot
 from mlops.local.constants import REGION
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -69,15 +78,23 @@ def _tar_directory(directory: Path) -> bytes:
 class TrainingJobRunner:
     """Runs training jobs created through moto's SageMaker API."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, faults: FaultInjector | None = None) -> None:
         self._work_dir = work_dir
+        self._faults = faults
         self._threads: list[threading.Thread] = []
 
     def create_training_job(self, backend: SageMakerModelBackend, **kwargs: Any) -> FakeTrainingJob:
+        name = kwargs.get("training_job_name", "")
+        existing = backend.training_jobs.get(name)
+        if existing is not None:
+            raise ResourceInUseException(
+                "Training job names must be unique within an AWS account and region, and a training job "
+                f"with this name already exists ({existing.arn})"
+            )
         job = _ORIGINAL_CREATE(backend, **kwargs)
         job.training_job_status = "InProgress"
         job.secondary_status = "Starting"
-        job.training_end_time = None
+        job.training_end_time = None  # type: ignore[assignment]  # moto types it set; a running job has none
         thread = threading.Thread(
             target=self._run_safely,
             args=(job,),
@@ -98,11 +115,14 @@ class TrainingJobRunner:
             job.training_job_status = job.secondary_status = "Completed"
         except Exception as error:  # any failure is the job's failure, reported as SageMaker does
             job.training_job_status = job.secondary_status = "Failed"
-            job.failure_reason = str(error)[:1024]
+            job.failure_reason = str(error)[:1024]  # type: ignore[attr-defined]  # read by the describe patch
         finally:
             job.training_end_time = job.last_modified_time = datetime.now(UTC)
 
     def _run(self, job: FakeTrainingJob) -> None:
+        injected = self._faults.training_job_failure(job.training_job_name) if self._faults else None
+        if injected is not None:
+            raise RuntimeError(injected)
         s3 = boto3.client("s3", region_name=REGION)
         hyperparameters = {key: _unquote(value) for key, value in (job.hyper_parameters or {}).items()}
         program = hyperparameters.get("sagemaker_program")
@@ -118,8 +138,9 @@ class TrainingJobRunner:
             directory.mkdir(parents=True, exist_ok=True)
 
         job.secondary_status = "Downloading"
-        bucket, key = split_s3_uri(submit_dir)
-        with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as archive:
+        code = parse_s3_uri(submit_dir)
+        archive_bytes = s3.get_object(Bucket=code.bucket, Key=code.key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(archive_bytes)) as archive:
             archive.extractall(code_dir, filter="data")
 
         channels = {}
@@ -183,7 +204,8 @@ class TrainingJobRunner:
             raise RuntimeError(f"AlgorithmError: {reason}")
 
         job.secondary_status = "Uploading"
-        out_bucket, out_key = split_s3_uri(job.model_artifacts["S3ModelArtifacts"])
+        artifacts = parse_s3_uri(job.model_artifacts["S3ModelArtifacts"])
+        out_bucket, out_key = artifacts.bucket, artifacts.key
         s3.put_object(Bucket=out_bucket, Key=out_key, Body=_tar_directory(model_dir))
         s3.put_object(
             Bucket=out_bucket, Key=out_key.rsplit("/", 1)[0] + "/output.tar.gz", Body=_tar_directory(output_data_dir)
@@ -191,7 +213,8 @@ class TrainingJobRunner:
 
     @staticmethod
     def _download_prefix(s3: Any, uri: str, target: Path) -> None:
-        bucket, prefix = split_s3_uri(uri)
+        location = parse_s3_uri(uri, prefix=True)
+        bucket, prefix = location.bucket, location.key
         paginator = s3.get_paginator("list_objects_v2")
         found = False
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -209,9 +232,9 @@ class TrainingJobRunner:
     @staticmethod
     def _download_manifest(s3: Any, uri: str, target: Path) -> None:
         """Download the objects a SageMaker manifest lists, each at its key relative to the prefix."""
-        bucket, key = split_s3_uri(uri)
+        location = parse_s3_uri(uri)
         try:
-            raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            raw = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
         except ClientError as error:
             raise ValueError(f"ClientError: cannot read the channel's manifest {uri}: {error}") from error
         try:
@@ -225,7 +248,8 @@ class TrainingJobRunner:
         relatives = manifest[1:]
         if not relatives or not all(isinstance(item, str) and item for item in relatives):
             raise ValueError(f"ClientError: the manifest {uri} lists no object keys after its prefix")
-        prefix_bucket, prefix = split_s3_uri(prefix_uri)
+        base = parse_s3_uri(prefix_uri, prefix=True)
+        prefix_bucket, prefix = base.bucket, base.key
         root = target.resolve()
         for relative in relatives:
             destination = (target / relative).resolve()
@@ -259,11 +283,23 @@ class TrainingJobRunner:
 
 
 _ORIGINAL_CREATE = SageMakerModelBackend.create_training_job
+CREATE_TRAINING_JOB = PatchPoint(
+    SageMakerModelBackend, "create_training_job", "moto records a training job; the local cloud runs its script"
+)
+PATCH_POINTS = (CREATE_TRAINING_JOB,)
+_active: PatchSet | None = None
 
 
 def install(runner: TrainingJobRunner) -> None:
-    SageMakerModelBackend.create_training_job = lambda self, **kw: runner.create_training_job(self, **kw)
+    """Route CreateTrainingJob to ``runner`` (a second install replaces the first runner)."""
+    global _active
+    uninstall()
+    _active = PatchSet([(CREATE_TRAINING_JOB, lambda self, **kw: runner.create_training_job(self, **kw))])
+    _active.install()
 
 
 def uninstall() -> None:
-    SageMakerModelBackend.create_training_job = _ORIGINAL_CREATE
+    global _active
+    if _active is not None:
+        _active.uninstall()
+        _active = None

@@ -1,4 +1,4 @@
-"""Shared fixtures of the handler tests: a fake Lambda context, fresh Powertools metrics, moto.
+"""Shared fixtures of the handler tests: a Lambda context, fresh Powertools metrics, moto.
 
 Environment defaults are set at import time, before any handler module is imported, because
 Powertools reads the metrics namespace and service name when its objects are built.
@@ -10,9 +10,8 @@ import io
 import json
 import os
 import tarfile
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from moto import mock_aws  # noqa: E402
 
 from functions.shared.aws import reset_clients  # noqa: E402
 from functions.shared.observability import metrics  # noqa: E402
+from mlops.local.adapters.lambda_runtime import LambdaContext  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EVENTS_DIR = REPO_ROOT / "tests" / "fixtures" / "events"
@@ -41,25 +41,18 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools' Logger reads from a real LambdaContext."""
-
-    function_name: str = "mlops-test-function"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-test-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/mlops-test-function"
-    log_stream_name: str = "2026/11/12/[$LATEST]test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    """The context the local cloud's Lambda runtime passes a handler (one fake for every test)."""
+    return LambdaContext(
+        function_name="mlops-test-function",
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mlops-test-function",
+        memory_limit_in_mb=512,
+        timeout_seconds=300,
+        log_group_name="/aws/lambda/mlops-test-function",
+        log_stream_name="2026/11/12/[$LATEST]test",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -128,7 +121,9 @@ class TrainingRun:
     train_csv: Path
 
     def model_tar(self) -> bytes:
-        return make_tar_gz({p.name: p.read_bytes() for p in sorted(self.model_dir.iterdir())})
+        """SageMaker packs the whole model directory, the serving code's folder (code/) included."""
+        files = sorted(p for p in self.model_dir.rglob("*") if p.is_file())
+        return make_tar_gz({p.relative_to(self.model_dir).as_posix(): p.read_bytes() for p in files})
 
     def output_tar(self) -> bytes:
         return make_tar_gz({p.name: p.read_bytes() for p in sorted(self.output_dir.iterdir())})

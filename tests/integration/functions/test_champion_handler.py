@@ -6,8 +6,11 @@ import hashlib
 
 import boto3
 import pytest
+from moto.sagemaker.models import sagemaker_backends
 
 from functions.champion.handler import lambda_handler
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
 
 GROUP = "ai4i-failure"
 ENDPOINT = "ai4i-failure"
@@ -61,71 +64,81 @@ def register(sagemaker, job: str, status: str, *, with_metrics: bool = True) -> 
     )["ModelPackageArn"]
 
 
-def test_no_group_means_no_champion_and_no_endpoint(sagemaker, lambda_context):
-    assert lambda_handler({}, lambda_context) == {
-        "found": False,
-        "modelPackageArn": None,
-        "version": None,
-        "modelDataUrl": None,
-        "artifactSha256": None,
-        "metricsUri": None,
-        "endpointExists": False,
-    }
+def serve(sagemaker, package_arn: str | None, name: str = "a") -> None:
+    """Put the endpoint in front of a model that carries ``package_arn``, as the pipeline deploys it."""
+    environment = {"MLOPS_MODEL_PACKAGE_ARN": package_arn} if package_arn else {}
+    sagemaker.create_model(
+        ModelName=f"model-{name}",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz", "Environment": environment},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"config-{name}",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"model-{name}",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"config-{name}")
 
 
-def test_an_empty_or_all_rejected_group_has_no_champion(sagemaker, lambda_context):
+NO_CHAMPION = {
+    "found": False,
+    "modelPackageArn": None,
+    "version": None,
+    "modelDataUrl": None,
+    "artifactSha256": None,
+    "metricsUri": None,
+}
+
+
+def test_no_endpoint_means_no_champion(sagemaker, lambda_context):
+    assert lambda_handler({}, lambda_context) == NO_CHAMPION
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    assert lambda_handler({}, lambda_context)["found"] is False
-    register(sagemaker, "train-a", "Rejected")
-    assert lambda_handler({}, lambda_context)["found"] is False
+    register(sagemaker, "train-a", "Approved")  # approved, but never deployed: not the champion
+    assert lambda_handler({}, lambda_context) == NO_CHAMPION
 
 
-def test_the_latest_approved_package_is_the_champion_not_the_latest_package(sagemaker, lambda_context):
+def test_the_serving_package_is_the_champion_not_the_newest_approved_one(sagemaker, lambda_context):
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    register(sagemaker, "train-a", "Approved")
-    second = register(sagemaker, "train-b", "Approved")
-    register(sagemaker, "train-c", "Rejected")
-    register(sagemaker, "train-d", "PendingManualApproval")
+    first = register(sagemaker, "train-a", "Approved")
+    register(sagemaker, "train-b", "Approved")  # approved later (e.g. rolled back since): not serving
+    register(sagemaker, "train-c", "PendingManualApproval")
+    serve(sagemaker, first)
 
     result = lambda_handler({}, lambda_context)
 
     assert result == {
         "found": True,
-        "modelPackageArn": second,
-        "version": 2,
-        "modelDataUrl": "s3://artifacts/training/train-b/output/model.tar.gz",
-        "artifactSha256": sha_of("train-b"),
-        "metricsUri": metrics_uri("train-b"),
-        "endpointExists": False,
+        "modelPackageArn": first,
+        "version": 1,
+        "modelDataUrl": "s3://artifacts/training/train-a/output/model.tar.gz",
+        "artifactSha256": sha_of("train-a"),
+        "metricsUri": metrics_uri("train-a"),
     }
 
 
 def test_a_champion_registered_without_model_metrics_has_no_metrics_uri(sagemaker, lambda_context):
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    register(sagemaker, "train-a", "Approved", with_metrics=False)
+    serve(sagemaker, register(sagemaker, "train-a", "Approved", with_metrics=False))
 
     result = lambda_handler({}, lambda_context)
 
     assert result["found"] is True and result["metricsUri"] is None
 
 
-def test_an_existing_endpoint_is_reported(sagemaker, lambda_context):
-    sagemaker.create_model(
-        ModelName="model-a",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://artifacts/model.tar.gz"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="config-a",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "model-a",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="config-a")
+def test_a_model_deployed_outside_the_pipeline_is_no_champion(sagemaker, lambda_context):
+    serve(sagemaker, None)
+    assert lambda_handler({}, lambda_context) == NO_CHAMPION
 
-    assert lambda_handler({}, lambda_context)["endpointExists"] is True
+
+def test_a_failed_endpoint_serves_nothing_so_there_is_no_champion(sagemaker, lambda_context):
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    serve(sagemaker, register(sagemaker, "train-a", "Approved"))
+    # moto has no way to fail an endpoint; SageMaker sets Failed when its instances cannot start.
+    sagemaker_backends[ACCOUNT][REGION].endpoints[ENDPOINT].endpoint_status = "Failed"
+    assert lambda_handler({}, lambda_context) == NO_CHAMPION

@@ -164,7 +164,7 @@ def test_the_whole_execution_state_is_accepted(s3, training_run, lambda_context)
 
 
 def test_a_model_that_does_not_match_its_manifest_is_refused(s3, training_run, tar_gz, lambda_context):
-    files = {p.name: p.read_bytes() for p in training_run.model_dir.iterdir()}
+    files = {p.name: p.read_bytes() for p in training_run.model_dir.iterdir() if p.is_file()}
     files["model.joblib"] = files["model.joblib"] + b"tampered"
     state = publish(s3, tar_gz(files), training_run.output_tar())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -29,6 +30,8 @@ def registry(aws, monkeypatch):
         "MODEL_PACKAGE_GROUP": GROUP,
         "INFERENCE_IMAGE_URI": IMAGE,
         "CODE_VERSION": "git-3f2a1c9",
+        # The function reads the schema shipped with its code (the model card's intended use).
+        "SCHEMA_PATH": str(Path(__file__).resolve().parents[3] / "schemas" / "ai4i2020.schema.json"),
     }.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3").create_bucket(Bucket=ARTIFACTS)
@@ -102,6 +105,29 @@ def test_an_approved_challenger_is_registered_with_metrics_and_lineage(registry,
     assert all(len(v) <= 256 and len(k) <= 128 for k, v in lineage.items())
     assert package["MetadataProperties"]["GeneratedBy"] == EXECUTION
 
+    # The model card: written beside the reports, linked from the package, computed in training.
+    card_uri = lineage["modelCard"]
+    assert card_uri == f"s3://{ARTIFACTS}/reports/{JOB}/model-card.json"
+    s3 = boto3.client("s3")
+    card = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=f"reports/{JOB}/model-card.json")["Body"].read())
+    assert card["model"]["version"] == 1 and card["model"]["modelPackageArn"] == result["modelPackageArn"]
+    assert card["intendedUse"]["dataset"] == "ai4i2020" and "Machine failure" in card["intendedUse"]["task"]
+    assert card["metrics"]["holdout"]["roc_auc"] == pipeline_state["evaluation"]["metrics"]["roc_auc"]
+    assert set(card["metrics"]["bySegment"]) == {"Type"}  # the schema's one categorical feature
+    assert set(card["metrics"]["bySegment"]["Type"]) <= {"L", "M", "H"}
+    assert set(card["permutationImportance"]) == {
+        "Type",
+        "Air temperature [K]",
+        "Process temperature [K]",
+        "Rotational speed [rpm]",
+        "Torque [Nm]",
+        "Tool wear [min]",
+    }
+    assert card["threshold"]["mode"] and card["dataWindow"]["holdoutRule"]
+    assert card["lineage"]["trainingJob"] == JOB
+    page = s3.get_object(Bucket=ARTIFACTS, Key=f"reports/{JOB}/model-card.html")["Body"].read().decode()
+    assert page.startswith("<!doctype html>") and "Permutation importance" in page and "Torque [Nm]" in page
+
 
 def test_a_rejected_challenger_is_registered_as_rejected(registry, pipeline_state, lambda_context, monkeypatch):
     monkeypatch.setenv("GATE_THRESHOLDS", json.dumps({"roc_auc": 0.999}))
@@ -113,6 +139,33 @@ def test_a_rejected_challenger_is_registered_as_rejected(registry, pipeline_stat
     package = registry.describe_model_package(ModelPackageName=first["modelPackageArn"])
     assert package["ModelApprovalStatus"] == "Rejected"
     assert "FAIL threshold: roc_auc" in package["ModelPackageDescription"]
+
+
+def test_where_approval_is_manual_a_gate_pass_waits_for_a_person(registry, pipeline_state, lambda_context, monkeypatch):
+    monkeypatch.setenv("APPROVAL_MODE", "manual")
+    monkeypatch.setenv("STAGE", "prod")
+
+    result = register(pipeline_state, lambda_context)
+
+    assert pipeline_state["evaluation"]["approvalStatus"] == "Approved"  # the gate passed it ...
+    assert result["approvalStatus"] == "PendingManualApproval"  # ... the registry waits for a person
+    package = registry.describe_model_package(ModelPackageName=result["modelPackageArn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["CustomerMetadataProperties"]["stage"] == "prod"
+    # The package carries what a later deployment of it needs: the code is inside its model.tar.gz.
+    environment = package["InferenceSpecification"]["Containers"][0]["Environment"]
+    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+
+def test_a_gate_failure_is_rejected_whatever_the_approval_mode(registry, pipeline_state, lambda_context, monkeypatch):
+    monkeypatch.setenv("APPROVAL_MODE", "manual")
+    monkeypatch.setenv("GATE_THRESHOLDS", json.dumps({"roc_auc": 0.999}))
+    pipeline_state["evaluation"] = evaluate(pipeline_state["training"], lambda_context)
+    assert register(pipeline_state, lambda_context)["approvalStatus"] == "Rejected"
+    monkeypatch.setenv("APPROVAL_MODE", "sometimes")
+    with pytest.raises(ConfigurationError, match="APPROVAL_MODE"):
+        register(pipeline_state, lambda_context)
 
 
 def test_versions_increase_with_each_registration(registry, pipeline_state, lambda_context):

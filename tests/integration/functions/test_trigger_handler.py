@@ -10,11 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.shared.errors import ConfigurationError, NoCuratedDataError, UnsupportedEventError
+from functions.shared.errors import (
+    ConfigurationError,
+    NoCuratedDataError,
+    TransientServiceError,
+    UnsupportedEventError,
+)
 from functions.trigger.handler import lambda_handler, route
 from functions.trigger.logic import TriggerSettings
 from functions.trigger.naming import alarm_name
 
+INCOMING = "mlops-incoming-123456789012"  # the bucket in the event fixture
 CURATED = "mlops-curated-123456789012"
 ARTIFACTS = "mlops-artifacts-123456789012"
 DATASET = "ai4i2020"
@@ -44,6 +50,7 @@ def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     env = {
         "STATE_MACHINE_ARN": arn,
         "UPLOAD_PREFIX": "uploads/",
+        "INCOMING_BUCKET": INCOMING,
         "CURATED_BUCKET": CURATED,
         "ARTIFACTS_BUCKET": ARTIFACTS,
         "DATASET_NAME": DATASET,
@@ -370,6 +377,61 @@ def test_manual_requests_with_distinct_request_ids_are_distinct_runs(pipeline, l
 def test_unknown_events_are_refused(pipeline, lambda_context, event):
     with pytest.raises(UnsupportedEventError, match="unsupported event"):
         lambda_handler(event, lambda_context)
+
+
+def test_an_object_of_another_bucket_is_ignored_with_a_log_line(pipeline, load_event, lambda_context, caplog):
+    event = load_event("s3_object_created.json")
+    event["detail"]["bucket"]["name"] = "someone-elses-bucket"
+
+    result = lambda_handler(event, lambda_context)
+
+    assert result["started"] is False and result["skipped"] == "ignored_key"
+    assert executions(pipeline) == []
+    assert "is not the incoming bucket" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("mangle", "named"),
+    [
+        (lambda e: e["detail"]["object"].pop("key"), "detail.object.key: Field required"),
+        (lambda e: e["detail"]["object"].update(key={"a": 1}), "detail.object.key"),
+        (lambda e: e["detail"]["object"].update(size="large"), "detail.object.size"),
+        (lambda e: e.update(detail="not an object"), "detail"),
+    ],
+)
+def test_a_malformed_upload_event_is_a_named_error_naming_the_field(
+    pipeline, load_event, lambda_context, mangle, named
+):
+    event = load_event("s3_object_created.json")
+    mangle(event)
+    with pytest.raises(UnsupportedEventError, match="malformed S3EventNotificationEventBridgeModel event") as raised:
+        lambda_handler(event, lambda_context)
+    assert named in str(raised.value)
+    assert executions(pipeline) == []
+
+
+def test_a_manual_request_with_a_non_string_key_is_a_named_error(pipeline, lambda_context):
+    with pytest.raises(UnsupportedEventError, match="malformed ManualRequest event: key"):
+        lambda_handler({"reason": "manual", "bucket": INCOMING, "key": 42}, lambda_context)
+
+
+def test_throttling_past_the_sdk_is_a_transient_error_for_lambda_to_retry(
+    pipeline, load_event, lambda_context, monkeypatch
+):
+    import botocore.endpoint
+
+    from mlops.local.adapters import faults
+
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)
+    injector = faults.FaultInjector()
+    injector.inject("stepfunctions", "StartExecution", "ThrottlingException", times=6)
+    faults.install(injector)
+    try:
+        with pytest.raises(TransientServiceError, match="StartExecution failed with ThrottlingException"):
+            lambda_handler(load_event("s3_object_created.json"), lambda_context)
+    finally:
+        faults.uninstall(injector)
+    assert lambda_handler(load_event("s3_object_created.json"), lambda_context)["started"] is True
 
 
 @pytest.mark.parametrize("event", [["not", "an", "object"], "recheck", None, 42])

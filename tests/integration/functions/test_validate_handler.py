@@ -9,7 +9,13 @@ import re
 import boto3
 import pytest
 
-from functions.shared.errors import ConfigurationError, DataValidationError, SourceObjectError
+from functions.shared.errors import (
+    ConfigurationError,
+    DataValidationError,
+    SourceObjectError,
+    TransientServiceError,
+    UnsupportedEventError,
+)
 from functions.validate.handler import lambda_handler
 from functions.validate.logic import ValidateSettings, validate_upload
 
@@ -120,7 +126,8 @@ def test_bad_data_is_quarantined_byte_for_byte_and_fails_with_a_clear_error(
     quarantined = keys(s3, QUARANTINE)
     assert len(quarantined) == 2
     data_key, report_key = sorted(quarantined, key=len)
-    assert re.fullmatch(rf"\d{{8}}T\d{{6}}Z/{KEY}", data_key) and report_key == data_key + ".report.json"
+    # microseconds: two rejected versions of one key within a second keep a report each
+    assert re.fullmatch(rf"\d{{8}}T\d{{12}}Z/{KEY}", data_key) and report_key == data_key + ".report.json"
     assert s3.get_object(Bucket=QUARANTINE, Key=data_key)["Body"].read() == bad
     report = json.loads(s3.get_object(Bucket=QUARANTINE, Key=report_key)["Body"].read())
     failed = {(f["check"], f["column"]) for f in report["failures"]}
@@ -184,7 +191,7 @@ def test_revalidating_a_curated_snapshot_keeps_its_version(s3, good_bytes, lambd
 
 
 def test_bad_input_and_configuration(s3, lambda_context, monkeypatch):
-    with pytest.raises(ValueError, match=r"data.bucket and data.key"):
+    with pytest.raises(UnsupportedEventError, match=r"data.bucket and data.key"):
         lambda_handler({"reason": "upload"}, lambda_context)
     monkeypatch.delenv("QUARANTINE_BUCKET")
     with pytest.raises(ConfigurationError, match="QUARANTINE_BUCKET"):
@@ -232,3 +239,151 @@ def test_versions_sort_in_validation_order_and_the_origin_is_checked(s3, good_by
     assert versions == sorted(versions) and len(set(versions)) == 3
     with pytest.raises(ValueError, match="origin"):
         validate_upload(upload(s3, good_bytes), settings, origin="somewhere")
+
+
+# --- malformed input, unreadable sources, hostile keys, concurrent stamps (issue 18) ----------
+
+
+@pytest.fixture
+def faults(aws):
+    """The local cloud's fault injector on this test's moto mock (requests fail as S3 fails them)."""
+    from mlops.local.adapters import faults as adapter
+
+    injector = adapter.FaultInjector()
+    adapter.install(injector)
+    yield injector
+    adapter.uninstall(injector)
+
+
+@pytest.mark.parametrize(
+    ("state", "named"),
+    [
+        ("just a string", "input of type str"),
+        ([1, 2], "input of type list"),
+        ({"data": "s3://bucket/key"}, "data='s3://bucket/key' (str)"),
+        ({"data": {"bucket": 5, "key": KEY}}, "data.bucket must be a non-empty string, got 5 (int)"),
+        ({"data": {"bucket": INCOMING, "key": ["uploads/a.csv"]}}, "data.key must be a non-empty string"),
+        ({"data": {"bucket": INCOMING, "key": ""}}, "data.key must be a non-empty string"),
+        ({"data": {"bucket": INCOMING, "key": KEY, "versionId": 7}}, "data.versionId must be a string or null"),
+        ({"data": {"bucket": INCOMING, "key": KEY, "etag": {"x": 1}}}, "data.etag must be a string or null"),
+    ],
+)
+def test_malformed_input_is_a_named_error_not_a_type_error(s3, lambda_context, state, named):
+    with pytest.raises(UnsupportedEventError) as raised:
+        lambda_handler(state, lambda_context)
+    assert named in str(raised.value)
+    assert keys(s3, QUARANTINE) == [] and keys(s3, CURATED) == []
+
+
+def test_a_bucket_that_does_not_exist_is_a_named_error(s3, lambda_context):
+    state = {"reason": "manual", "data": {"bucket": "no-such-bucket-anywhere", "key": KEY}}
+    with pytest.raises(
+        SourceObjectError, match=r"the bucket 'no-such-bucket-anywhere' does not exist \[NoSuchBucket\]"
+    ):
+        lambda_handler(state, lambda_context)
+
+
+def test_an_invalid_bucket_name_is_a_named_error(s3, lambda_context):
+    state = {"reason": "manual", "data": {"bucket": "Not A Bucket!", "key": KEY}}
+    with pytest.raises(SourceObjectError, match="cannot be requested from S3"):
+        lambda_handler(state, lambda_context)
+
+
+def test_access_denied_is_a_named_error(s3, good_bytes, lambda_context, faults):
+    state = upload(s3, good_bytes)
+    faults.inject("s3", "GetObject", "AccessDenied")
+    with pytest.raises(SourceObjectError, match=r"access denied \[AccessDenied\]"):
+        lambda_handler(state, lambda_context)
+    assert keys(s3, CURATED) == [] and keys(s3, QUARANTINE) == []
+
+
+def test_throttling_past_the_sdk_retries_is_a_transient_error(s3, good_bytes, lambda_context, faults, monkeypatch):
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)  # the SDK's backoff, not its count
+    state = upload(s3, good_bytes)
+    fault = faults.inject("s3", "GetObject", "SlowDown", times=6)  # the first attempt and the client's 5 retries
+
+    with pytest.raises(TransientServiceError, match=r"GetObject failed with SlowDown \(HTTP 503\)"):
+        lambda_handler(state, lambda_context)
+    assert fault.served == 6
+
+    faults.inject("s3", "GetObject", "SlowDown", times=5)  # absorbed by the SDK's own retries
+    assert lambda_handler(state, lambda_context)["rows"] == 10000
+
+
+def test_an_upload_deleted_before_validation_is_not_trained_on(s3, good_bytes, lambda_context):
+    state = upload(s3, good_bytes)
+    s3.delete_object(Bucket=INCOMING, Key=KEY)  # a delete marker: the version itself still exists
+
+    with pytest.raises(SourceObjectError, match="deleted before it was validated"):
+        lambda_handler(state, lambda_context)
+    assert keys(s3, CURATED) == [] and keys(s3, QUARANTINE) == []
+
+
+def test_an_upload_whose_version_was_removed_is_a_named_error(s3, good_bytes, lambda_context):
+    state = upload(s3, good_bytes)
+    s3.put_object(Bucket=INCOMING, Key=KEY, Body=good_bytes + b"\n")  # a newer version stays current
+    s3.delete_object(Bucket=INCOMING, Key=KEY, VersionId=state["data"]["versionId"])
+
+    with pytest.raises(SourceObjectError, match="does not exist"):
+        lambda_handler(state, lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("key", "safe"),
+    [
+        ("uploads/../../etc/passwd.csv", "uploads/%2E%2E/%2E%2E/etc/passwd.csv"),
+        ("uploads/./a//b.csv", "uploads/%2E/a/%2F/b.csv"),
+        ("uploads/back\\slash%41.csv", "uploads/back%5Cslash%2541.csv"),
+        ("uploads/ünïcødé ✓ file.csv", "uploads/ünïcødé ✓ file.csv"),
+    ],
+)
+def test_quarantine_keys_are_path_safe_and_the_report_keeps_the_exact_key(s3, lambda_context, key, safe):
+    state = upload(s3, b"not,the,schema\n1,2,3\n", key=key)
+
+    with pytest.raises(DataValidationError):
+        lambda_handler(state, lambda_context)
+
+    data_key, report_key = sorted(keys(s3, QUARANTINE), key=len)
+    assert data_key.split("/", 1)[1] == safe and ".." not in data_key.split("/")
+    report = json.loads(s3.get_object(Bucket=QUARANTINE, Key=report_key)["Body"].read())
+    assert report["source"]["key"] == key
+
+
+def test_a_key_too_long_for_its_quarantine_prefix_is_cut_and_hashed(s3, lambda_context):
+    key = "uploads/" + "k" * 1000 + ".csv"  # 1012 bytes: a valid S3 key, too long behind a stamp
+    state = upload(s3, b"not,the,schema\n", key=key)
+
+    with pytest.raises(DataValidationError):
+        lambda_handler(state, lambda_context)
+
+    data_key, report_key = sorted(keys(s3, QUARANTINE), key=len)
+    assert len(report_key.encode()) <= 1024
+    assert data_key.endswith("-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
+def test_runs_meeting_the_same_microsecond_never_overwrite_each_others_reports(s3, good_bytes):
+    """Concurrent validations of identical bytes at one instant: every run keeps its own report."""
+    from datetime import UTC, datetime
+
+    settings = ValidateSettings.from_env()
+    now = datetime(2026, 11, 12, 20, 0, 0, 123456, tzinfo=UTC)
+    states = [upload(s3, good_bytes, key=f"uploads/copy-{n}.csv") for n in range(3)]
+
+    results = [validate_upload(state, settings, now) for state in states]
+
+    versions = [r["datasetVersion"] for r in results]
+    assert len(set(versions)) == 3 and versions == sorted(versions)
+    for state, result in zip(states, results, strict=True):
+        report = json.loads(s3.get_object(Bucket=CURATED, Key=result["reportUri"].split("/", 3)[3])["Body"].read())
+        assert report["source"]["key"] == state["data"]["key"]  # not the last run's provenance
+
+    # the same for rejected files, and for revalidations of one snapshot
+    for _ in range(2):
+        with pytest.raises(DataValidationError):
+            validate_upload(upload(s3, b"bad\n", key="uploads/bad.csv"), settings, now)
+    assert len([k for k in keys(s3, QUARANTINE) if k.endswith(".report.json")]) == 2
+    snapshot = {"reason": "drift", "data": {"bucket": CURATED, "key": results[0]["snapshot"]["key"]}}
+    again = [validate_upload(snapshot, settings, now)["reportUri"] for _ in range(2)]
+    assert len(set(again)) == 2 and all("revalidation-" in uri for uri in again)

@@ -12,6 +12,7 @@ import io
 import json
 import tarfile
 import textwrap
+import time
 
 import pytest
 
@@ -439,6 +440,15 @@ def test_alarm_moves_and_emits_state_change_event(cloud):
     assert cloud.alarms.evaluate() == []  # no change, no second event
 
 
+def _in_service(sagemaker, name: str, timeout: float = 30.0) -> None:
+    """Wait while SageMaker changes the endpoint; a Failed one fails the test with its reason."""
+    deadline = time.monotonic() + timeout
+    while (described := sagemaker.describe_endpoint(EndpointName=name))["EndpointStatus"] != "InService":
+        assert described["EndpointStatus"] != "Failed", described.get("FailureReason")
+        assert time.monotonic() < deadline, described["EndpointStatus"]
+        time.sleep(0.1)
+
+
 def test_endpoint_serves_model_and_captures(cloud):
     sagemaker = cloud.client("sagemaker")
     sagemaker.create_model(
@@ -472,6 +482,8 @@ def test_endpoint_serves_model_and_captures(cloud):
         },
     )
     sagemaker.create_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
+    # As in SageMaker, the endpoint is Creating while its model starts, then InService.
+    _in_service(sagemaker, "toy")
     response = cloud.client("sagemaker-runtime").invoke_endpoint(
         EndpointName="toy", ContentType="text/csv", Body=b"1\n4\n"
     )
@@ -490,6 +502,7 @@ def test_endpoint_serves_model_and_captures(cloud):
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
 
     sagemaker.update_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
+    _in_service(sagemaker, "toy")
     assert sagemaker.describe_endpoint(EndpointName="toy")["EndpointStatus"] == "InService"
     with pytest.raises(sagemaker.exceptions.ClientError):
         cloud.client("sagemaker-runtime").invoke_endpoint(EndpointName="missing", ContentType="text/csv", Body=b"1")
@@ -499,6 +512,5 @@ def test_server_mode_serves_the_same_backends(tmp_path):
     boto3 = pytest.importorskip("boto3")
     with LocalCloud(tmp_path, server_port=0) as local:
         local.client("s3").create_bucket(Bucket="seen-by-server")
-        port = local._server._server.server_port
-        remote = boto3.client("s3", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
+        remote = boto3.client("s3", region_name="us-east-1", endpoint_url=local.endpoint_url)
         assert "seen-by-server" in [b["Name"] for b in remote.list_buckets()["Buckets"]]

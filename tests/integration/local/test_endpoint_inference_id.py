@@ -128,8 +128,7 @@ def test_without_an_inference_id_the_key_is_absent(cloud):
 
 def test_server_mode_records_the_inference_id_too(cloud):
     before = _records(cloud)
-    port = cloud._server._server.server_port
-    remote = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
+    remote = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=cloud.endpoint_url)
     remote.invoke_endpoint(EndpointName="id-endpoint", ContentType="text/csv", Body=b"2\n", InferenceId="via-server")
     assert _new_record(cloud, before)["eventMetadata"]["inferenceId"] == "via-server"
 

@@ -2,15 +2,7 @@
 
 import pytest
 
-from mlops.backtest.policies import (
-    POLICY_NAMES,
-    apply_overrides,
-    base_context,
-    context_for,
-    has_key,
-    policies_for,
-)
-from mlops.local.assembly import project_root
+from mlops.backtest.policies import POLICY_NAMES, context_for, has_key, policies_for
 
 BASE = {"retraining": {"cooldownMinutes": 60, "onAlarm": True, "onUpload": True}, "drift": {"settleSeconds": 120}}
 
@@ -47,15 +39,4 @@ def test_a_policy_key_the_configuration_lacks_is_left_out_and_reported():
     context, unsupported = context_for(never, {"retraining": {"cooldownMinutes": 60}}, {})
     assert unsupported == ("retraining.onAlarm", "retraining.onUpload")
     assert context["retraining"] == {"cooldownMinutes": 60}
-
-
-def test_overrides_create_nested_keys_and_refuse_to_replace_a_value_by_an_object():
-    assert apply_overrides({}, {"a.b.c": 1}) == {"a": {"b": {"c": 1}}}
-    with pytest.raises(ValueError, match="not an object"):
-        apply_overrides({"a": 3}, {"a.b": 1})
     assert has_key(BASE, "retraining.onAlarm") and not has_key(BASE, "retraining.nothing")
-
-
-def test_the_base_context_is_cdk_json_untouched():
-    base = base_context(project_root())
-    assert base["drift"]["settleSeconds"] >= 60  # the project's own value, not the demo's 1 s

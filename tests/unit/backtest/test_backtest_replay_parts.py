@@ -1,4 +1,4 @@
-"""The replay's readers, without a cloud: outputs, run outcomes from history, scores, plot marks."""
+"""The replay's readers, without a cloud: run outcomes from history, scores, plot marks."""
 
 import json
 import math
@@ -6,41 +6,7 @@ import math
 import pytest
 
 from mlops.backtest.plot import _marks
-from mlops.backtest.replay import Deployed, _describe_run, _scores
-
-OUTPUTS = {
-    "IncomingBucketName": "in",
-    "CuratedBucketName": "cur",
-    "ArtifactsBucketName": "art",
-    "StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:p",
-    "EndpointName": "ep",
-    "TriggerFunctionName": "trigger",
-    "DriftScheduleRuleName": "drift-schedule",
-    "DriftAlarmName": "drift-alarm",
-}
-
-
-def test_outputs_of_the_learning_loop_are_optional():
-    bare = Deployed.from_outputs(OUTPUTS, {"uploadPrefix": "up/"}, "d")
-    assert bare.recheck_rule is None and bare.quality_alarm is None and bare.retrain_rules == ()
-    assert bare.ground_truth_prefix == "ground-truth/" and bare.upload_prefix == "up/"
-    assert bare.alarms == ("drift-alarm",)
-    full = Deployed.from_outputs(
-        {
-            **OUTPUTS,
-            "RecheckScheduleRuleName": "recheck",
-            "QualityAlarmName": "q",
-            "GroundTruthPrefix": "labels/",
-            "RetrainRuleName": "r1",
-            "QualityRetrainRuleName": "r2",
-        },
-        {},
-        "d",
-    )
-    assert full.recheck_rule == "recheck" and full.alarms == ("drift-alarm", "q")
-    assert full.ground_truth_prefix == "labels/" and full.retrain_rules == ("r1", "r2")
-    with pytest.raises(KeyError, match="EndpointName"):
-        Deployed.from_outputs({k: v for k, v in OUTPUTS.items() if k != "EndpointName"}, {}, "d")
+from mlops.backtest.replay import _describe_run, _scores
 
 
 class _FakeSfn:

@@ -88,3 +88,28 @@ def test_concept_change_labels_follow_the_least_important_other_feature(schema, 
 def test_ground_truth_file_has_the_contract_header():
     body = traffic.ground_truth_csv(["a", "b:0"], ["1", "0"]).decode()
     assert body.splitlines() == ["inferenceId,label", "a,1", "b:0,0"]
+
+
+class _Runtime:
+    """A sagemaker-runtime stand-in: one prediction per CSV row, the request recorded."""
+
+    def __init__(self):
+        self.requests = []
+
+    def invoke_endpoint(self, **request):
+        import io
+        import json
+
+        self.requests.append(request)
+        rows = request["Body"].decode().splitlines()
+        body = json.dumps({"predictions": [{"probability": 0.1, "label": 0} for _ in rows]})
+        return {"Body": io.BytesIO(body.encode())}
+
+
+def test_predict_sends_batches_with_inference_ids_and_returns_the_row_ids(schema, rows):
+    runtime = _Runtime()
+    ids, predictions = traffic.predict(runtime, "ep", schema, rows[:5], 2, "phase")
+    assert [r["InferenceId"] for r in runtime.requests] == ["phase-0", "phase-1", "phase-2"]
+    assert {r["EndpointName"] for r in runtime.requests} == {"ep"}
+    assert ids == ["phase-0:0", "phase-0:1", "phase-1:0", "phase-1:1", "phase-2"]  # a one-row request is its id
+    assert len(predictions) == 5

@@ -27,5 +27,5 @@ def test_handler_imports_stay_light(name):
     assert done.returncode == 0, done.stderr
     loaded = {m.split(".")[0] for m in json.loads(done.stdout.strip().splitlines()[-1])}
     assert not loaded & set(HEAVY)
-    if name == "validate":  # the hot path of every upload: stdlib csv only, no pydantic or numpy
+    if name == "validate":  # every upload's hot path: pyarrow and numpy load on the first validation, not here
         assert not loaded

@@ -58,7 +58,7 @@ def test_names_fit_a_training_job_name():
     ]
     for name in names:
         assert len(name) <= MAX_NAME_LENGTH
-        assert len(f"train-{name}") <= 63
+        assert len(f"train-{name}-99") <= 63  # the training job of a retried attempt (two-digit retries)
 
 
 def test_etag_normalisation():

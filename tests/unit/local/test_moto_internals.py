@@ -57,3 +57,49 @@ def test_events_cloudformation_and_cloudwatch_hooks():
     assert "create_from_cloudformation_json" in FakeBucket.__dict__
     assert "update_state" in Alarm.__dict__
     assert "put_metric_alarm" in CloudWatchBackend.__dict__
+
+
+def test_hooks_of_the_fault_payload_and_retry_adapters():
+    from moto.awslambda.responses import LambdaResponse
+    from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+    from moto.s3.models import FakeKey, S3Backend
+    from moto.s3.utils import compute_checksum
+    from moto.sagemaker.exceptions import ResourceInUseException
+    from moto.sqs.models import Queue
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.component.state.fail.state_fail import StateFail
+
+    assert _parameters(LambdaFunction.invoke) == ["self", "body", "request_headers", "response_headers"]
+    assert _parameters(LambdaResponse.setup_class) == ["self", "request", "full_url", "headers", "use_raw_body"]
+    assert _parameters(BotocoreStubber.__call__) == ["self", "event_name", "request", "kwargs"]
+    assert MockRawResponse and ResourceInUseException("x").code == "ResourceInUse"
+    assert _parameters(S3Backend.copy_object)[:4] == ["self", "src_key", "dest_bucket_name", "dest_key_name"]
+    from moto.s3.responses import S3Response
+
+    assert _parameters(S3Response.head_object) == ["self", "bucket_name", "query", "key_name", "headers"]
+    assert "key.etag != if_match" in inspect.getsource(S3Response.head_object), "moto fixed HeadObject: drop the patch"
+    assert "multipart" in inspect.signature(FakeKey.__init__).parameters
+    copy = inspect.getsource(S3Backend.copy_object)
+    assert "multipart=src_key.multipart" in copy and "src_key.checksum_value" in copy
+    assert _parameters(compute_checksum)[:2] == ["body", "algorithm"]
+    assert "time.sleep(" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)
+    assert _parameters(StateTaskLambda._from_error) == ["self", "env", "ex"]
+    assert "CustomErrorName(error_value)" in inspect.getsource(StateFail._eval_state)
+    for gauge in ("approximate_number_of_messages", "approximate_number_of_messages_not_visible"):
+        assert hasattr(Queue, gauge)
+
+
+def test_every_declared_patch_point_exists_and_undoes_exactly():
+    """The table of mlops.local.adapters.patches: each point is still in moto, and install/uninstall
+    leaves the owner's own attributes exactly as they were (a classmethod stays a classmethod)."""
+    from mlops.local.adapters.patches import PatchSet, patch_points
+
+    points = patch_points()
+    assert points and all(point.exists() for point in points), [str(p) for p in points if not p.exists()]
+    before = [inspect.getattr_static(point.owner, point.name) for point in points]
+    patches = PatchSet([(point, object()) for point in points])
+    patches.install()
+    assert all(getattr(point.owner, point.name) is replacement for point, replacement in patches.replacements)
+    patches.uninstall()
+    assert [inspect.getattr_static(point.owner, point.name) for point in points] == before

@@ -223,11 +223,33 @@ def test_importance_shares_find_the_informative_feature() -> None:
     schema = _tiny_schema()
     features, labels = modeling.features_and_labels(frame, schema)
     pipeline = modeling.build_pipeline(schema, seed=0).fit(features, labels)
-    shares = modeling.importance_shares(pipeline, features, labels, seed=0)
+    importances = modeling.permutation_importances(pipeline, features, labels, seed=0)
+    assert set(importances) == {"x", "c"} and importances["x"]["mean"] > 0.1 and importances["x"]["std"] >= 0.0
+    shares = modeling.importance_shares(importances)
     assert set(shares) == {"x", "c"}
     assert sum(shares.values()) == pytest.approx(1.0)
     assert min(shares.values()) >= 0.0
     assert shares["x"] > 0.9
+    # No feature helps: equal shares rather than a division by zero.
+    assert modeling.importance_shares({"a": {"mean": -0.1, "std": 0.0}, "b": {"mean": 0.0, "std": 0.0}}) == {
+        "a": 0.5,
+        "b": 0.5,
+    }
+
+
+def test_segment_metrics_are_per_category_and_honest_about_one_class() -> None:
+    frame = pd.DataFrame(
+        {"x": [0.1, 0.9, 0.2, 0.8, 0.3, 0.4], "c": ["A", "A", "A", "A", "B", "B"], "y": [0, 1, 0, 1, 0, 0]}
+    )
+    schema = _tiny_schema()
+    features, labels = modeling.features_and_labels(frame, schema)
+    probabilities = np.asarray([0.1, 0.9, 0.3, 0.7, 0.2, 0.6])
+    segments = modeling.segment_metrics(schema, features, labels, probabilities, threshold=0.5)
+    assert set(segments) == {"c"}
+    a, b = segments["c"]["A"], segments["c"]["B"]
+    assert (a["rows"], a["positives"], a["roc_auc"], a["accuracy"]) == (4, 2, 1.0, 1.0)
+    assert (b["rows"], b["positives"], b["roc_auc"], b["pr_auc"]) == (2, 0, None, None)
+    assert b["accuracy"] == 0.5  # 0.6 >= 0.5 is a false positive
 
 
 def test_baseline_columns_are_plain_python(xy: tuple[pd.DataFrame, np.ndarray]) -> None:

@@ -396,3 +396,30 @@ def test_champion_registry_digest_is_enforced(tmp_path: Path) -> None:
     assert status == "scored" and metrics is not None
     assert metrics["threshold"] == 0.5  # the champion is judged at its own threshold
     assert metrics["roc_auc"] > 0.5
+
+
+def test_tampered_champion_archive_is_refused_before_unpickling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The champion channel as SageMaker delivers it (model.tar.gz) with one flipped byte in the model."""
+    schema = parse_schema(json.loads(SCHEMA_PATH.read_text()))
+    frame = modeling.read_dataset([REPO / "data" / "ai4i2020.csv"], schema).head(300)
+    features, labels = modeling.features_and_labels(frame, schema)
+    pipeline = modeling.build_pipeline(schema, "logistic_regression").fit(features, labels)
+    model_dir = tmp_path / "model"
+    inference.save_model(model_dir, pipeline, threshold=0.5, schema_path=SCHEMA_PATH, model_type="logistic_regression")
+    registered = inference.sha256_file(model_dir / "model.joblib")
+    members = {path.name: path.read_bytes() for path in sorted(model_dir.iterdir())}
+    tampered = bytearray(members["model.joblib"])
+    tampered[len(tampered) // 2] ^= 0xFF
+    members["model.joblib"] = bytes(tampered)
+    channel = _tar_with(tmp_path, members)
+
+    def forbidden(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a tampered champion reached joblib.load")
+
+    monkeypatch.setattr("joblib.load", forbidden)
+    with pytest.raises(inference.IntegrityError, match=r"does not match manifest\.json"):
+        train.score_champion(channel, features, labels, schema)
+    with pytest.raises(inference.IntegrityError, match="registered digest"):
+        train.score_champion(channel, features, labels, schema, expected_sha256=registered)

@@ -1,15 +1,17 @@
-"""The replay's virtual clock: a year of windows in minutes, without compressing anything.
+"""The local cloud's virtual clock: it runs at real speed and jumps forward on demand.
 
 Every part of the local cloud reads the wall clock: S3 LastModified (which the drift window
 selects capture files by), capture timestamps, CloudWatch datapoints and the alarm periods,
-Step Functions start dates (the trigger's cooldown), the drift state. Sleeping through a year is
-impossible and shortening the configured periods would change what is being tested, so the
-replay moves the clock instead: `time_machine.travel(start, tick=True)` patches `time.time` and
-`datetime.now` for every thread of the process (moto, the in-process Lambdas, the training job
-threads, the alarm evaluator), time keeps flowing at its real rate from the destination (so a
-training job still takes its real seconds), and `advance_to` jumps forward between events.
-`time.monotonic` and `time.perf_counter` are not patched, so timeouts and the measured wall
-time stay real. The clock only moves forward: S3 and the drift window chain assume time does.
+Step Functions start dates (the trigger's cooldown), the drift state. Sleeping through an hour (or,
+for the backtest, a year) is impossible and shortening the configured periods would change what
+is being tested, so the clock moves instead: `time_machine.travel(start, tick=True)` patches
+`time.time` and `datetime.now` for every thread of the process (moto and its server, the
+in-process Lambdas, the training job threads, the alarm evaluator), time keeps flowing at its real
+rate from the destination (so a training job still takes its real seconds), and `advance` /
+`advance_to` jump forward. `time.monotonic` and `time.perf_counter` are not patched, so timeouts
+and the measured wall time stay real. The clock only moves forward: S3 and the drift window chain
+assume time does. Users: the backtest's replay (`mlops.backtest.replay`) and `mlops local up`'s
+scheduler (`mlops.local.scheduler`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops.backtest.clock import VirtualClock
+from mlops.local.clock import VirtualClock
 
 START = datetime(2040, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""The deploy Lambda: inside the deployment lock, what this deployment must do to the endpoint."""
