@@ -14,6 +14,7 @@ import json
 import re
 import tarfile
 import textwrap
+import time
 from datetime import UTC, datetime
 
 import boto3
@@ -85,6 +86,12 @@ def cloud(tmp_path_factory):
             },
         )
         sagemaker.create_endpoint(EndpointName="id-endpoint", EndpointConfigName="id-config")
+        # As in SageMaker, the endpoint is Creating while its model starts; it answers once InService.
+        deadline = time.monotonic() + 30
+        while (described := sagemaker.describe_endpoint(EndpointName="id-endpoint"))["EndpointStatus"] != "InService":
+            assert described["EndpointStatus"] != "Failed", described.get("FailureReason")
+            assert time.monotonic() < deadline, described["EndpointStatus"]
+            time.sleep(0.1)
         yield local
 
 
