@@ -12,9 +12,9 @@ import io
 import json
 import tarfile
 import textwrap
-import time
 
 import pytest
+from endpoint_waits import in_service
 
 from mlops.local.assembly import CloudAssembly, FileAsset, StackArtifact
 from mlops.local.cloud import LocalCloud
@@ -440,15 +440,6 @@ def test_alarm_moves_and_emits_state_change_event(cloud):
     assert cloud.alarms.evaluate() == []  # no change, no second event
 
 
-def _in_service(sagemaker, name: str, timeout: float = 30.0) -> None:
-    """Wait while SageMaker changes the endpoint; a Failed one fails the test with its reason."""
-    deadline = time.monotonic() + timeout
-    while (described := sagemaker.describe_endpoint(EndpointName=name))["EndpointStatus"] != "InService":
-        assert described["EndpointStatus"] != "Failed", described.get("FailureReason")
-        assert time.monotonic() < deadline, described["EndpointStatus"]
-        time.sleep(0.1)
-
-
 def test_endpoint_serves_model_and_captures(cloud):
     sagemaker = cloud.client("sagemaker")
     sagemaker.create_model(
@@ -483,7 +474,7 @@ def test_endpoint_serves_model_and_captures(cloud):
     )
     sagemaker.create_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
     # As in SageMaker, the endpoint is Creating while its model starts, then InService.
-    _in_service(sagemaker, "toy")
+    in_service(sagemaker, "toy")
     response = cloud.client("sagemaker-runtime").invoke_endpoint(
         EndpointName="toy", ContentType="text/csv", Body=b"1\n4\n"
     )
@@ -502,7 +493,7 @@ def test_endpoint_serves_model_and_captures(cloud):
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
 
     sagemaker.update_endpoint(EndpointName="toy", EndpointConfigName="toy-config")
-    _in_service(sagemaker, "toy")
+    in_service(sagemaker, "toy")
     assert sagemaker.describe_endpoint(EndpointName="toy")["EndpointStatus"] == "InService"
     with pytest.raises(sagemaker.exceptions.ClientError):
         cloud.client("sagemaker-runtime").invoke_endpoint(EndpointName="missing", ContentType="text/csv", Body=b"1")

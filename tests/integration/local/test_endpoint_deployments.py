@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from endpoint_waits import settled
 
 from mlops.local.adapters.endpoint_deployments import traffic_steps
 from mlops.local.cloud import LocalCloud
@@ -105,17 +106,6 @@ def _alarm(cloud: LocalCloud, endpoint: str) -> str:
     return name
 
 
-def _settled(sagemaker: Any, endpoint: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (described := sagemaker.describe_endpoint(EndpointName=endpoint))["EndpointStatus"] not in {
-        "InService",
-        "Failed",
-    }:
-        assert time.monotonic() < deadline, described["EndpointStatus"]
-        time.sleep(0.1)
-    return dict(described)
-
-
 def _canary(alarm: str, wait: int = 3) -> dict[str, Any]:
     return {
         "BlueGreenUpdatePolicy": {
@@ -149,12 +139,12 @@ def test_a_canary_whose_model_errors_trips_the_alarm_and_rolls_back(cloud: Local
     sagemaker = cloud.client("sagemaker")
     good, broken = _model(sagemaker, "good"), _model(sagemaker, "broken")
     sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName=good)
-    assert _settled(sagemaker, "ep")["EndpointStatus"] == "InService"
+    assert settled(sagemaker, "ep")["EndpointStatus"] == "InService"
     alarm = _alarm(cloud, "ep")
 
     sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName=broken, DeploymentConfig=_canary(alarm))
     seen = _traffic_while_updating(cloud, "ep")
-    described = _settled(sagemaker, "ep")
+    described = settled(sagemaker, "ep")
 
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == good
     assert f"Alarm {alarm} went into ALARM" in described["FailureReason"]
@@ -169,12 +159,12 @@ def test_a_healthy_canary_completes_the_update(cloud: LocalCloud) -> None:
     sagemaker = cloud.client("sagemaker")
     good, better = _model(sagemaker, "good"), _model(sagemaker, "better")
     sagemaker.create_endpoint(EndpointName="ep2", EndpointConfigName=good)
-    _settled(sagemaker, "ep2")
+    settled(sagemaker, "ep2")
     alarm = _alarm(cloud, "ep2")
 
     sagemaker.update_endpoint(EndpointName="ep2", EndpointConfigName=better, DeploymentConfig=_canary(alarm, wait=2))
     seen = _traffic_while_updating(cloud, "ep2")
-    described = _settled(sagemaker, "ep2")
+    described = settled(sagemaker, "ep2")
 
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", better)
     assert "FailureReason" not in described
@@ -201,7 +191,7 @@ def test_a_model_that_does_not_load_fails_the_endpoint_which_then_takes_only_del
         ],
     )
     sagemaker.create_endpoint(EndpointName="ep3", EndpointConfigName="config-bad")
-    assert _settled(sagemaker, "ep3")["EndpointStatus"] == "Failed"
+    assert settled(sagemaker, "ep3")["EndpointStatus"] == "Failed"
     with pytest.raises(sagemaker.exceptions.ClientError, match="Cannot create already existing endpoint"):
         sagemaker.create_endpoint(EndpointName="ep3", EndpointConfigName="config-bad")
     with pytest.raises(sagemaker.exceptions.ClientError, match="DeleteEndpoint is the only operation"):
@@ -227,7 +217,7 @@ def test_an_endpoint_being_created_cannot_be_updated(cloud: LocalCloud) -> None:
     with pytest.raises(sagemaker.exceptions.ClientError, match="in status Creating"):
         sagemaker.update_endpoint(EndpointName="ep4", EndpointConfigName=good)
     gate.set()
-    assert _settled(sagemaker, "ep4")["EndpointStatus"] == "InService"
+    assert settled(sagemaker, "ep4")["EndpointStatus"] == "InService"
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ import json
 import re
 import tarfile
 import textwrap
-import time
 from datetime import UTC, datetime
 
 import boto3
 import pytest
+from endpoint_waits import in_service
 
 from mlops.local.adapters.endpoints import capture_time
 from mlops.local.cloud import LocalCloud
@@ -86,12 +86,7 @@ def cloud(tmp_path_factory):
             },
         )
         sagemaker.create_endpoint(EndpointName="id-endpoint", EndpointConfigName="id-config")
-        # As in SageMaker, the endpoint is Creating while its model starts; it answers once InService.
-        deadline = time.monotonic() + 30
-        while (described := sagemaker.describe_endpoint(EndpointName="id-endpoint"))["EndpointStatus"] != "InService":
-            assert described["EndpointStatus"] != "Failed", described.get("FailureReason")
-            assert time.monotonic() < deadline, described["EndpointStatus"]
-            time.sleep(0.1)
+        in_service(sagemaker, "id-endpoint")  # Creating while its model starts, as in SageMaker
         yield local
 
 
