@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from functions.drift.capture import CSV_TYPE, JSON_TYPE, CaptureWindow  # noqa: E402
+from mlops.local.context import base_context  # noqa: E402
 from pipelines.drift import verdict  # noqa: E402
 from pipelines.drift.baseline import build_baseline  # noqa: E402
 from pipelines.drift.stats import (  # noqa: E402
@@ -345,11 +346,14 @@ def parse_new(schema: DatasetSchema, lines: list[bytes]) -> CaptureWindow:
     return window
 
 
+THRESHOLDS = verdict.VerdictThresholds.from_context(base_context(REPO)["drift"])  # cdk.json, as deployed
+
+
 def assess(baseline: Mapping[str, Any], window: Any, *, old_path: bool) -> verdict.DriftReport:
     if not old_path:
-        return verdict.assess_drift(baseline, window.columns, window.predictions)
+        return verdict.assess_drift(baseline, window.columns, window.predictions, config=THRESHOLDS)
     with old_categorical_path():
-        return verdict.assess_drift(baseline, window.columns, window.predictions)
+        return verdict.assess_drift(baseline, window.columns, window.predictions, config=THRESHOLDS)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -26,9 +26,10 @@ from scipy import stats as sps
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mlops.local.context import base_context  # noqa: E402
 from pipelines.drift.baseline import build_baseline  # noqa: E402
 from pipelines.drift.stats import ks_2samp  # noqa: E402
-from pipelines.drift.verdict import assess_drift  # noqa: E402
+from pipelines.drift.verdict import VerdictThresholds, assess_drift  # noqa: E402
 from pipelines.schema import load_schema  # noqa: E402
 
 
@@ -55,6 +56,7 @@ def main() -> None:
     order = rng.permutation(len(rows))
     baseline = build_baseline(schema, {k: [v[i] for i in order[:8000]] for k, v in columns.items()})
     numeric = [c.name for c in schema.numeric_features]
+    thresholds = VerdictThresholds.from_context(base_context(REPO)["drift"])  # cdk.json, as deployed
 
     print(
         f"median of {args.runs} runs; baseline: 8,000 rows, KS sample {len(baseline['numeric'][numeric[0]]['sample'])}"
@@ -68,7 +70,7 @@ def main() -> None:
         window = {k: [v[i] for i in picked] for k, v in columns.items()}
         pairs = [(np.asarray(baseline["numeric"][n]["sample"]), np.asarray(window[n])) for n in numeric]
 
-        ours = median_seconds(lambda w=window: assess_drift(baseline, w), args.runs)
+        ours = median_seconds(lambda w=window: assess_drift(baseline, w, config=thresholds), args.runs)
         ours_ks = median_seconds(lambda p=pairs: [ks_2samp(a, b) for a, b in p], args.runs)
         scipy_auto = median_seconds(lambda p=pairs: [sps.ks_2samp(a, b) for a, b in p], args.runs)
         scipy_asymp = median_seconds(lambda p=pairs: [sps.ks_2samp(a, b, method="asymp") for a, b in p], args.runs)

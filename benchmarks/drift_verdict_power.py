@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops.local.context import base_context
 from pipelines import modeling
 from pipelines.drift.baseline import build_baseline
-from pipelines.drift.verdict import DriftConfig, assess_drift
+from pipelines.drift.verdict import VerdictThresholds, assess_drift
 from pipelines.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def main() -> None:
         modeling.baseline_columns(features.iloc[train], schema),
         predictions=modeling.positive_probabilities(model, features.iloc[rest]),
     )
-    config = DriftConfig()
+    config = VerdictThresholds.from_context(base_context(ROOT)["drift"])  # cdk.json, as deployed
     rng = np.random.default_rng(1)
     print(f"{arguments.trials} windows of 500 rows per case, shift {arguments.sigmas:+g} SD; {config}")
     print(f"{'shifted feature':<26} {'feature flagged':>16} {'alarm (drift)':>14} {'median pred. PSI':>17}")
@@ -59,7 +60,7 @@ def main() -> None:
                 baseline,
                 modeling.baseline_columns(window, schema),
                 modeling.positive_probabilities(model, window),
-                config,
+                config=config,
             )
             flagged += bool(report.drifted_features)
             alarmed += report.drift_detected

@@ -37,13 +37,21 @@ from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import roc_auc_score
 
+from mlops.local.context import base_context
 from pipelines import modeling
 from pipelines.drift.baseline import build_baseline
 from pipelines.drift.stats import kolmogorov_sf
-from pipelines.drift.verdict import DriftConfig, DriftReport, FeatureDrift, assess_drift
+from pipelines.drift.verdict import DriftReport, FeatureDrift, VerdictThresholds, assess_drift
 from pipelines.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def deployed_thresholds() -> VerdictThresholds:
+    """The verdict's thresholds as deployed: cdk.json's ``mlops.drift`` (the code has no defaults)."""
+    return VerdictThresholds.from_context(base_context(ROOT)["drift"])
+
+
 PLAIN_ALPHA = 0.05
 EVIDENTLY_THRESHOLD = 0.1  # its default for both distances when the reference has > 1,000 rows
 SHIFTS_SD = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -96,7 +104,7 @@ def file_order(arguments: argparse.Namespace) -> None:
     holdout_scores = modeling.positive_probabilities(model, features.iloc[holdout])
     baseline = build_baseline(schema, training, predictions=holdout_scores.tolist())
     holdout_auc = float(roc_auc_score(labels[holdout], holdout_scores))
-    config = DriftConfig()
+    config = deployed_thresholds()
     size = arguments.window
     starts = list(range(5000, len(features) - size + 1, size))
     reports: list[DriftReport] = []
@@ -108,7 +116,7 @@ def file_order(arguments: argparse.Namespace) -> None:
         probabilities = modeling.positive_probabilities(model, window)
         columns = modeling.baseline_columns(window, schema)
         windows.append(columns)
-        reports.append(assess_drift(baseline, columns, probabilities.tolist(), config))
+        reports.append(assess_drift(baseline, columns, probabilities.tolist(), config=config))
         aucs.append(float(roc_auc_score(labels[rows], probabilities)))
 
     m = len(reports[0].features)
@@ -178,7 +186,7 @@ def floors(arguments: argparse.Namespace) -> None:
     order = np.random.default_rng(0).permutation(len(features))
     train, pool = order[:BASELINE_ROWS], order[BASELINE_ROWS:]
     baseline = build_baseline(schema, {k: [v[i] for i in train] for k, v in columns.items()}, seed=0)
-    config = DriftConfig()
+    config = deployed_thresholds()
     m = len(baseline["numeric"]) + len(baseline["categorical"])
     sample_size = len(next(iter(baseline["numeric"].values()))["sample"])
     print()

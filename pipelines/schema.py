@@ -26,6 +26,8 @@ from typing import Any
 __all__ = [
     "COLUMN_TYPES",
     "DROPPED_ROLES",
+    "FLOAT_SYNTAX",
+    "INTEGER_SYNTAX",
     "OPTIONAL_ROLES",
     "PROBLEM_TYPES",
     "ROLES",
@@ -53,9 +55,13 @@ TIME_TYPES = ("integer", "float", "string")
 
 # Pandas' number parser (what training uses) and these patterns must agree on what a number is, so a
 # row the validate Lambda accepts is a row training can read. Python's own int()/float() would also
-# accept "1_000", "nan" and "infinity", which a CSV reader would not treat as the same number.
-_INTEGER_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# accept "1_000", "nan", "infinity" and other scripts' digits ("٣"), which a CSV reader would not
+# treat as the same number: the digits are ASCII only. The vectorised validator (pyarrow regexes)
+# and the ground-truth label reader use the same syntax.
+INTEGER_SYNTAX = r"[+-]?[0-9]+"
+FLOAT_SYNTAX = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_INTEGER_RE = re.compile(INTEGER_SYNTAX)
+_FLOAT_RE = re.compile(FLOAT_SYNTAX)
 
 _COLUMN_KEYS = frozenset({"name", "type", "role", "nullable", "min", "max", "categories", "unique", "description"})
 _TOP_KEYS = frozenset({"name", "description", "problemType", "target", "positiveLabel", "columns", "quality"})

@@ -14,6 +14,7 @@ from typing import Any
 
 from functions.shared.aws import client
 from functions.shared.config import env_str
+from functions.shared.contracts import ChampionOutput
 from functions.shared.endpoint import endpoint_state
 from functions.shared.observability import logger
 
@@ -45,14 +46,13 @@ def _metrics_uri(package: dict[str, Any]) -> str | None:
     return uri if isinstance(uri, str) and uri else None
 
 
-def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
-    """``{"found", "modelPackageArn", "version", "modelDataUrl", "artifactSha256", "metricsUri"}``.
+def resolve_champion(settings: ChampionSettings) -> ChampionOutput:
+    """The serving package as ``$.champion``; ``found`` false (every other field null) when none serves.
 
     ``metricsUri`` is the package's ModelQuality statistics (its ``metrics.json``): the planner reads
     the batches the champion trained on from it, so the next run can tell new rows from seen ones.
     """
-    arn = serving_package(settings.endpoint_name)
-    out: dict[str, Any] = {
+    none: ChampionOutput = {
         "found": False,
         "modelPackageArn": None,
         "version": None,
@@ -60,22 +60,22 @@ def resolve_champion(settings: ChampionSettings) -> dict[str, Any]:
         "artifactSha256": None,
         "metricsUri": None,
     }
+    arn = serving_package(settings.endpoint_name)
     if arn is None:
-        return out
+        return none
     package = client("sagemaker").describe_model_package(ModelPackageName=arn)
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     if not containers or not containers[0].get("ModelDataUrl"):
         # A package without model data cannot be a champion: train without one rather than fail.
         logger.warning("the serving package has no ModelDataUrl; no champion", extra={"arn": arn})
-        return out
-    out.update(
-        found=True,
-        modelPackageArn=arn,
-        version=package.get("ModelPackageVersion"),
-        modelDataUrl=containers[0]["ModelDataUrl"],
+        return none
+    return {
+        "found": True,
+        "modelPackageArn": arn,
+        "version": package.get("ModelPackageVersion"),
+        "modelDataUrl": containers[0]["ModelDataUrl"],
         # Lets training verify the champion's model.joblib before unpickling it (--champion-sha256).
-        artifactSha256=(containers[0].get("Environment") or {}).get("MLOPS_MODEL_SHA256")
+        "artifactSha256": (containers[0].get("Environment") or {}).get("MLOPS_MODEL_SHA256")
         or (package.get("CustomerMetadataProperties") or {}).get("artifactSha256"),
-        metricsUri=_metrics_uri(package),
-    )
-    return out
+        "metricsUri": _metrics_uri(package),
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from functions.shared.contracts import DeployAction, DeployOutcome
 from functions.shared.endpoint import SERVING_STATUSES
 
 __all__ = [
@@ -53,8 +54,8 @@ class PackageFacts:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str
-    outcome: str | None
+    action: DeployAction
+    outcome: DeployOutcome | None
     why: str
 
 

@@ -8,6 +8,7 @@ digest and baseline it was registered with.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 from functions.deploy.decision import Decision, PackageFacts, batches, decide
 from functions.shared.aws import client
 from functions.shared.config import env_str
+from functions.shared.contracts import DeploymentChallenger, DeploymentDecision
 from functions.shared.endpoint import EndpointState, endpoint_state
 from functions.shared.errors import RegistryError
 from functions.shared.observability import logger
@@ -80,8 +82,8 @@ def _facts(package: dict[str, Any]) -> PackageFacts:
     )
 
 
-def _container(package: dict[str, Any], settings: DeploySettings) -> dict[str, Any]:
-    """What CreateModel needs, from the package's first inference container."""
+def _with_container(challenger: DeploymentChallenger, package: dict[str, Any], settings: DeploySettings) -> None:
+    """Add what CreateModel needs to ``challenger``, from the package's first inference container."""
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
     if not containers or not containers[0].get("ModelDataUrl") or not containers[0].get("Image"):
         raise RegistryError(f"model package {package['ModelPackageArn']} has no container with an image and model data")
@@ -99,7 +101,9 @@ def _container(package: dict[str, Any], settings: DeploySettings) -> dict[str, A
         "SAGEMAKER_REGION": os.environ.get("AWS_REGION", ""),
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
     }
-    return {"image": container["Image"], "modelDataUrl": container["ModelDataUrl"], "environment": environment}
+    challenger["image"] = container["Image"]
+    challenger["modelDataUrl"] = container["ModelDataUrl"]
+    challenger["environment"] = environment
 
 
 def _serving(state: EndpointState | None, group: str) -> PackageFacts | None:
@@ -114,7 +118,7 @@ def _serving(state: EndpointState | None, group: str) -> PackageFacts | None:
     return _facts(package)
 
 
-def decide_deployment(request: dict[str, Any], settings: DeploySettings) -> dict[str, Any]:
+def decide_deployment(request: Mapping[str, Any], settings: DeploySettings) -> DeploymentDecision:
     """``{"modelPackageArn", "reason"}`` -> the action, its reason, and what the next states need."""
     arn = request.get("modelPackageArn")
     if not isinstance(arn, str) or not arn:
@@ -135,16 +139,15 @@ def decide_deployment(request: dict[str, Any], settings: DeploySettings) -> dict
         endpoint_status=state.status if state else None,
         serving=serving,
     )
-    result = {
+    deployed: DeploymentChallenger = {"modelPackageArn": challenger.arn, "version": challenger.version}
+    if decision.action in ("create", "update"):
+        _with_container(deployed, package, settings)
+    result: DeploymentDecision = {
         "action": decision.action,
         "outcome": decision.outcome,
         "why": decision.why,
         "endpointStatus": state.status if state else None,
-        "challenger": {
-            "modelPackageArn": challenger.arn,
-            "version": challenger.version,
-            **(_container(package, settings) if decision.action in ("create", "update") else {}),
-        },
+        "challenger": deployed,
         "serving": {
             "modelPackageArn": serving.arn if serving else None,
             "version": serving.version if serving else None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,13 +11,13 @@ from functions.drift.publish import drift_metrics, put_metrics
 from functions.drift.serving import find_serving_model
 from functions.drift.window import list_capture_objects, load_state, resolve_window, save_state
 from functions.shared.aws import client
-from functions.shared.config import code_path, env_float, env_int, env_str
+from functions.shared.config import code_path, code_schema, env_float, env_int, env_str
 from functions.shared.errors import ConfigurationError, ServingError
 from functions.shared.observability import logger
 from functions.shared.s3 import get_json, parse_s3_uri, put_bytes, put_json, utc_stamp
-from pipelines.drift import DriftConfig, assess_drift
+from pipelines.drift import VerdictThresholds, assess_drift
 from pipelines.drift.report import render_html
-from pipelines.schema import DatasetSchema, load_schema
+from pipelines.schema import DatasetSchema
 
 __all__ = ["DriftSettings", "run_drift_check"]
 
@@ -33,19 +32,21 @@ class DriftSettings:
     window_minutes: int
     settle_seconds: int
     schema_path: str
-    config: DriftConfig
+    config: VerdictThresholds
 
     @classmethod
     def from_env(cls) -> DriftSettings:
+        # Every variable is set by CDK from cdk.json's mlops.drift (infra/constructs/drift_monitoring.py,
+        # SCHEMA_PATH on every function): no defaults here, a missing one is a ConfigurationError.
         try:
-            config = DriftConfig(
+            config = VerdictThresholds(
                 alpha=env_float("DRIFT_ALPHA"),
                 min_psi=env_float("DRIFT_MIN_PSI"),
                 min_ks=env_float("DRIFT_MIN_KS"),
-                min_prediction_psi=env_float("DRIFT_MIN_PREDICTION_PSI", 0.1),
+                min_prediction_psi=env_float("DRIFT_MIN_PREDICTION_PSI"),
                 min_records=env_int("DRIFT_MIN_RECORDS"),
             )
-        except ValueError as exc:  # DriftConfig's own range checks
+        except ValueError as exc:  # VerdictThresholds' own range checks
             raise ConfigurationError(f"DRIFT_* environment variables: {exc}") from exc
         return cls(
             endpoint_name=env_str("ENDPOINT_NAME"),
@@ -54,16 +55,11 @@ class DriftSettings:
             metric_namespace=env_str("METRIC_NAMESPACE"),
             model_name=env_str("MODEL_NAME"),
             window_minutes=env_int("DRIFT_WINDOW_MINUTES", minimum=1),
-            settle_seconds=env_int("DRIFT_SETTLE_SECONDS", 120, minimum=0),
+            settle_seconds=env_int("DRIFT_SETTLE_SECONDS", minimum=0),
             # docs: SCHEMA_PATH = schema.json relative to the code root, set on every function.
-            schema_path=code_path(env_str("SCHEMA_PATH", "schema.json")),
+            schema_path=code_path(env_str("SCHEMA_PATH")),
             config=config,
         )
-
-
-@functools.lru_cache(maxsize=4)
-def _schema(path: str) -> DatasetSchema:
-    return load_schema(path)
 
 
 def _read_window(settings: DriftSettings, prefix: str, objects: list[Any], schema: DatasetSchema) -> CaptureWindow:
@@ -98,10 +94,10 @@ def run_drift_check(event: dict[str, Any], settings: DriftSettings, now: datetim
     window = resolve_window(event, state, now, settings.window_minutes, timedelta(seconds=settings.settle_seconds))
     prefix = f"{settings.capture_prefix}{endpoint}/"
     objects = list_capture_objects(bucket, prefix, window)
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     capture = _read_window(settings, prefix, objects, schema)
 
-    report = assess_drift(baseline, capture.columns, capture.predictions or None, settings.config)
+    report = assess_drift(baseline, capture.columns, capture.predictions or None, config=settings.config)
     document = report.to_dict()
     document.update(
         endpoint=endpoint,

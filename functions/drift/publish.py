@@ -30,7 +30,7 @@ def _datum(name: str, value: float, unit: str, when: datetime, **dimensions: str
 
 
 def drift_metrics(report: dict[str, Any], model: str, when: datetime) -> list[dict[str, Any]]:
-    """The metric data of one window (docs/ARCHITECTURE.md, Metrics).
+    """The metric data of one window (docs/ARCHITECTURE.md, Metrics) from its ``report.json`` document.
 
     With too few records only ``WindowRecords`` and ``InsufficientData`` = 1 are published: no
     ``DriftDetected`` datapoint at all, so the alarm sees missing data rather than a false "0".
@@ -40,17 +40,15 @@ def drift_metrics(report: dict[str, Any], model: str, when: datetime) -> list[di
         data.append(_datum("InsufficientData", 1, "Count", when, Model=model))
         return data
     data.append(_datum("InsufficientData", 0, "Count", when, Model=model))
-    data.append(_datum("DriftDetected", 1 if report["drift_detected"] else 0, "None", when, Model=model))
-    data.append(_datum("DriftShare", report["drift_share"], "None", when, Model=model))
-    if report.get("prediction_psi") is not None:
-        data.append(_datum("PredictionPSI", report["prediction_psi"], "None", when, Model=model))
+    data.append(_datum("DriftDetected", 1 if report["driftDetected"] else 0, "None", when, Model=model))
+    data.append(_datum("DriftShare", report["driftShare"], "None", when, Model=model))
+    if report.get("predictionPsi") is not None:
+        data.append(_datum("PredictionPSI", report["predictionPsi"], "None", when, Model=model))
     for feature in report["features"]:
         if feature.get("psi") is not None:
             data.append(_datum("FeaturePSI", feature["psi"], "None", when, Model=model, Feature=feature["name"]))
-        if feature.get("ks_statistic") is not None:
-            data.append(
-                _datum("FeatureKS", feature["ks_statistic"], "None", when, Model=model, Feature=feature["name"])
-            )
+        if feature.get("ksStatistic") is not None:
+            data.append(_datum("FeatureKS", feature["ksStatistic"], "None", when, Model=model, Feature=feature["name"]))
     return data
 
 

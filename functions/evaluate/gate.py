@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["GateDecision", "GatePolicy", "decide"]
 
@@ -39,7 +39,7 @@ class GateDecision:
     reasons: list[str]
 
     @property
-    def approval_status(self) -> str:
+    def approval_status(self) -> Literal["Approved", "Rejected"]:
         """The SageMaker ModelApprovalStatus the package is registered with."""
         return "Approved" if self.approved else "Rejected"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from functions.evaluate.artifacts import member_sha256, read_members
 from functions.evaluate.gate import GateDecision, GatePolicy, decide
 from functions.shared.config import env_float, env_json, env_str
+from functions.shared.contracts import EvaluationOutput, EvaluationReports
 from functions.shared.errors import ArtifactError, ConfigurationError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import S3Location, parse_s3_uri, put_bytes, put_json
@@ -87,7 +89,7 @@ def _verified_sha256(model: S3Location, metrics: dict[str, Any], manifest: dict[
     return actual
 
 
-def evaluate_training_job(state: dict[str, Any], settings: EvaluateSettings) -> dict[str, Any]:
+def evaluate_training_job(state: Mapping[str, Any], settings: EvaluateSettings) -> EvaluationOutput:
     """Gate one training job (input ``{"jobName", "modelArtifacts", ...}``); see docs/ARCHITECTURE.md."""
     job, artifacts = state.get("jobName"), state.get("modelArtifacts")
     if not isinstance(job, str) or not _JOB_NAME.fullmatch(job):
@@ -110,13 +112,13 @@ def evaluate_training_job(state: dict[str, Any], settings: EvaluateSettings) -> 
     decision: GateDecision = decide(challenger, champion, settings.policy)
     prefix = f"reports/{job}/"
     bucket = settings.artifacts_bucket
-    reports = {
+    reports: EvaluationReports = {
         "metrics": put_bytes(bucket, prefix + METRICS, members[METRICS], "application/json"),
         "baseline": put_bytes(bucket, prefix + BASELINE, members[BASELINE], "application/json"),
         "manifest": put_bytes(bucket, prefix + MANIFEST, members[MANIFEST], "application/json"),
+        "evaluation": f"s3://{bucket}/{prefix}evaluation.json",
     }
-    reports["evaluation"] = f"s3://{bucket}/{prefix}evaluation.json"
-    result: dict[str, Any] = {
+    result: EvaluationOutput = {
         "approved": decision.approved,
         "approvalStatus": decision.approval_status,
         "reasons": decision.reasons,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.schema import Column, Value, parse_timestamp
+from pipelines.schema import FLOAT_SYNTAX, Column, Value, parse_timestamp
 
 __all__ = [
     "ID_FIELD",
@@ -34,7 +34,7 @@ __all__ = [
 
 ID_FIELD, LABEL_FIELD, TIME_FIELD = "inferenceId", "label", "time"
 MAX_EXAMPLES = 5  # examples kept per problem in the report
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER_RE = re.compile(FLOAT_SYNTAX)  # the schema's number syntax: what validation accepts
 
 
 class LabelFileError(ValueError):

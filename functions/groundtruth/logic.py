@@ -22,7 +22,6 @@ used as is; only CSV responses (probabilities alone) need the threshold.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,13 +36,13 @@ from functions.groundtruth.capture import CaptureIndex, request_ids
 from functions.groundtruth.join import JoinResult, feedback_csv, join_labels, score
 from functions.groundtruth.labels import LabelFile, LabelFileError, parse_labels
 from functions.shared.aws import client
-from functions.shared.config import code_path, env_int, env_str
+from functions.shared.config import code_path, code_schema, env_int, env_str
 from functions.shared.errors import ConfigurationError, DataValidationError, ServingError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import get_json, parse_s3_uri, put_json, s3_uri
 from functions.validate.logic import ValidateSettings, validate_upload
 from functions.validate.source import SourceObject, open_source
-from pipelines.schema import DatasetSchema, load_schema
+from pipelines.schema import DatasetSchema
 
 __all__ = [
     "METRICS",
@@ -120,12 +119,6 @@ class GroundTruthSettings:
             # The batch is validated exactly as an upload is, with the validate function's settings.
             validate=ValidateSettings.from_env(),
         )
-
-
-@functools.lru_cache(maxsize=4)
-def _schema(path: str) -> DatasetSchema:
-    """Parsed once per warm container: the schema ships with the code."""
-    return load_schema(path)
 
 
 @dataclass
@@ -315,7 +308,7 @@ def process_label_file(
     """Run the steps of the module docstring for one label file; return the summary."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     stamp = now.strftime(STAMP_FORMAT)
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     report_key = f"quality/{settings.endpoint_name}/{stamp}/report.json"
     data, etag = _read_label_object(source)
     report: dict[str, Any] = {

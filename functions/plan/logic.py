@@ -30,6 +30,7 @@ from functions.shared.batches import (
     version_time,
 )
 from functions.shared.config import env_float, env_int, env_str
+from functions.shared.contracts import PlanOutput
 from functions.shared.errors import ConfigurationError, NoCuratedDataError, UnsupportedEventError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import parse_s3_uri, put_bytes, put_json, s3_uri
@@ -177,7 +178,7 @@ def _request(event: Any) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     return reason, name, champion, validation
 
 
-def plan_training(event: Any, settings: PlanSettings, now: datetime | None = None) -> dict[str, Any]:
+def plan_training(event: Any, settings: PlanSettings, now: datetime | None = None) -> PlanOutput:
     """Select the window, decide train / skip, write the plan when training; see the module docstring."""
     now = now or datetime.now(UTC)
     reason, execution_name, champion, validation = _request(event)
@@ -221,7 +222,7 @@ def plan_training(event: Any, settings: PlanSettings, now: datetime | None = Non
         skipped = SKIP_NO_NEW_DATA
 
     prefix = f"{PLANS_PREFIX}{execution_name}/"
-    out: dict[str, Any] = {
+    out: PlanOutput = {
         "train": skipped is None,
         "skipped": skipped,
         "planPrefixUri": None,
@@ -266,7 +267,8 @@ def plan_training(event: Any, settings: PlanSettings, now: datetime | None = Non
         "application/json",
     )
     _write_state(settings, window[-1].dataset_version, execution_name, now)
-    out.update(planPrefixUri=s3_uri(settings.artifacts_bucket, prefix), manifestUri=manifest_uri)
+    out["planPrefixUri"] = s3_uri(settings.artifacts_bucket, prefix)
+    out["manifestUri"] = manifest_uri
     logger.info("training planned", extra={**context, "planPrefixUri": out["planPrefixUri"]})
     return out
 

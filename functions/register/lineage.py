@@ -103,8 +103,8 @@ def build_lineage(state: Mapping[str, Any], code_version: str) -> dict[str, str]
         "holdoutBatches": _joined(_get(evaluation, "data", "holdoutBatches")),
         "thresholdMode": _get(evaluation, "threshold", "mode"),
         "threshold": _get(evaluation, "threshold", "value"),
-        "alarmName": _get(state, "alarm", "name"),
-        "alarmStateChangeTime": _get(state, "alarm", "stateChangeTime"),
+        "alarmName": _get(state, "executionInput", "alarm", "name"),
+        "alarmStateChangeTime": _get(state, "executionInput", "alarm", "stateChangeTime"),
     }
     lineage: dict[str, str] = {}
     for key, value in raw.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from functions.register.lineage import build_lineage
 from functions.register.model_card import build_card, render_html
 from functions.shared.aws import client, is_transient
 from functions.shared.config import code_path, env_str
+from functions.shared.contracts import RegisterInput, RegistrationOutput
 from functions.shared.errors import ConfigurationError, RegistryError
 from functions.shared.observability import logger
 from functions.shared.s3 import get_json, parse_s3_uri, put_bytes
@@ -71,7 +73,7 @@ class RegisterSettings:
         return gate_status
 
 
-def _require(state: dict[str, Any], *path: str) -> Any:
+def _require(state: Mapping[str, Any], *path: str) -> Any:
     node: Any = state
     for part in path:
         node = node.get(part) if isinstance(node, dict) else None
@@ -87,7 +89,7 @@ def _statistics(uri: str, sha256_hex: str | None) -> dict[str, Any]:
     return {"Statistics": stats}
 
 
-def _description(state: dict[str, Any], status: str) -> str:
+def _description(state: Mapping[str, Any], status: str) -> str:
     """One line for people browsing the registry; control characters are not allowed here."""
     evaluation = state["evaluation"]
     text = (
@@ -124,7 +126,7 @@ def _container_environment(sha256: str, baseline_uri: str, settings: RegisterSet
     }
 
 
-def _metadata(state: dict[str, Any], settings: RegisterSettings, card_uri: str) -> dict[str, str]:
+def _metadata(state: Mapping[str, Any], settings: RegisterSettings, card_uri: str) -> dict[str, str]:
     """The lineage, the stage the package belongs to and its model card (``mlops models`` shows them)."""
     metadata = build_lineage(state, settings.code_version)
     if settings.stage:
@@ -139,7 +141,7 @@ def _card_uri(metrics_uri: str) -> str:
 
 
 def _write_card(
-    state: dict[str, Any], settings: RegisterSettings, card_uri: str, metrics_uri: str, package: dict[str, Any]
+    state: Mapping[str, Any], settings: RegisterSettings, card_uri: str, metrics_uri: str, package: dict[str, Any]
 ) -> None:
     metrics_location = parse_s3_uri(metrics_uri)
     card = build_card(
@@ -156,8 +158,8 @@ def _write_card(
     put_bytes(location.bucket, html_key, render_html(card).encode(), "text/html")
 
 
-def register_model(state: dict[str, Any], settings: RegisterSettings) -> dict[str, Any]:
-    """Create the Model Package; returns ``{"modelPackageArn", "version", "approvalStatus"}``."""
+def register_model(state: RegisterInput, settings: RegisterSettings) -> RegistrationOutput:
+    """Create the Model Package from the run's state; its ARN, version and registered status out."""
     gate_status = _require(state, "evaluation", "approvalStatus")
     if gate_status not in _STATUSES:
         raise ValueError(f"evaluation.approvalStatus must be one of {sorted(_STATUSES)}, got {gate_status!r}")

@@ -7,14 +7,16 @@ naming it, because a KeyError deep inside a handler says nothing about the deplo
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from typing import Any
 
 from functions.shared.errors import ConfigurationError
+from pipelines.schema import DatasetSchema, load_schema
 
-__all__ = ["code_path", "env_float", "env_int", "env_json", "env_str"]
+__all__ = ["code_path", "code_schema", "env_float", "env_int", "env_json", "env_str"]
 
 _MISSING = object()
 
@@ -71,3 +73,10 @@ def code_path(relative_or_absolute: str) -> str:
         return relative_or_absolute
     root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     return os.path.join(root, relative_or_absolute)
+
+
+@functools.lru_cache(maxsize=4)
+def code_schema(path: str) -> DatasetSchema:
+    """The dataset schema at ``path``, parsed once per warm container: it ships with the code, so it
+    cannot change under a running function."""
+    return load_schema(path)

@@ -18,14 +18,12 @@ costs about 35-55 ms of the init phase (benchmarks/lambda_cold_start.py: ``lambd
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.base import SingleMetric
 from aws_lambda_powertools.shared import constants
 from aws_lambda_powertools.shared.functions import strtobool
 
@@ -34,7 +32,7 @@ from functions.shared.errors import ConfigurationError
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-__all__ = ["DisabledTracer", "MetricUnit", "count", "logger", "metrics", "tracer", "tracing_enabled"]
+__all__ = ["DisabledTracer", "MetricUnit", "count", "logger", "tracer", "tracing_enabled"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,28 +108,27 @@ def _build_tracer() -> Tracer | DisabledTracer:
     return Tracer()
 
 
-# Namespace, service and level come from POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME and
-# LOG_LEVEL; reading them here (not hard-coding) keeps infra the single source of truth.
+# Service and level come from POWERTOOLS_SERVICE_NAME and LOG_LEVEL (the metrics namespace from
+# POWERTOOLS_METRICS_NAMESPACE, in count()): reading them here keeps infra the single source of truth.
 logger = Logger()
-metrics = Metrics()
 tracer = _build_tracer()
 
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Emit one counter with exactly the given dimensions, immediately, as its own EMF document.
 
-    ``metrics.add_dimension`` would apply a dimension to *every* metric flushed by the invocation,
-    and Powertools adds a ``service`` dimension by default; the pipeline metrics are documented
-    (docs/ARCHITECTURE.md, Metrics) with only their own dimensions so that alarms and dashboards
-    can name them exactly, hence a SingleMetric with the service dimension switched off.
+    Powertools' ``single_metric`` is the tool for a metric whose dimensions differ from the
+    invocation's others (``Metrics.add_dimension`` would apply to every metric it flushes). The
+    pipeline metrics are documented (docs/ARCHITECTURE.md, Metrics) with only their own dimensions,
+    so that alarms and dashboards can name them exactly: the ``service`` dimension Powertools adds
+    from ``POWERTOOLS_SERVICE_NAME`` is switched off on this one metric before it is serialised.
     """
     # Resolved per call (not only at import) so a namespace set after import is honoured, and its
     # absence is a deployment error that names the variable rather than an EMF schema failure.
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or metrics.namespace
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
     if not namespace:
         raise ConfigurationError("environment variable POWERTOOLS_METRICS_NAMESPACE is required but is not set")
-    metric = SingleMetric(namespace=namespace, service="")
-    metric.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    for key, dim in dimensions.items():
-        metric.add_dimension(name=key, value=dim)
-    print(json.dumps(metric.serialize_metric_set(), separators=(",", ":")))  # EMF: stdout is the transport
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, namespace=namespace, default_dimensions=dict(dimensions)
+    ) as metric:
+        metric.service = ""  # read when the context closes: no service dimension on this metric

@@ -11,6 +11,7 @@ may send for one change start one run.
 
 from __future__ import annotations
 
+from functions.shared.contracts import ExecutionInput
 from functions.trigger.executions import Executions
 from functions.trigger.logic import TriggerResult, TriggerSettings, _skip, _start
 from functions.trigger.models import ModelPackageStateChangeEvent
@@ -42,7 +43,7 @@ def on_approval(event: ModelPackageStateChangeEvent, settings: TriggerSettings) 
         )
     changed_at = str(package.LastModifiedTime or package.CreationTime or event.time.isoformat())
     name = approval_name(package.ModelPackageArn, changed_at)
-    payload = {
+    payload: ExecutionInput = {
         "reason": "approval",
         "deploy": {"modelPackageArn": package.ModelPackageArn, "version": package.ModelPackageVersion},
     }

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from functions.shared.aws import client
+from functions.shared.contracts import ExecutionInput
 
 __all__ = ["Executions"]
 
@@ -61,7 +61,7 @@ class Executions:
                     return execution["name"], started
         return None
 
-    def start(self, name: str, payload: dict[str, Any]) -> str | None:
+    def start(self, name: str, payload: ExecutionInput) -> str | None:
         """Start an execution; ``None`` when Step Functions says the name is taken (a duplicate)."""
         sfn = client("stepfunctions")
         try:

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from functions.shared.aws import name_transient_errors
+from functions.shared.contracts import TriggerOutput
 from functions.shared.errors import UnsupportedEventError
 from functions.shared.observability import logger, tracer
 from functions.trigger.approval import on_approval
@@ -64,5 +65,5 @@ def route(event: Any, settings: TriggerSettings, request_id: str, now: datetime 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @name_transient_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> TriggerOutput:
     return route(event, TriggerSettings.from_env(), context.aws_request_id).to_dict()

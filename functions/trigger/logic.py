@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 
 from functions.shared.batches import newest_batch, snapshots_prefix, version_sort_key
 from functions.shared.config import env_int, env_str
+from functions.shared.contracts import AlarmReason, ExecutionInput, TriggerOutput
 from functions.shared.errors import ConfigurationError, NoCuratedDataError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import s3_uri
@@ -105,9 +106,10 @@ class TriggerSettings:
             model_package_group=env_str("MODEL_PACKAGE_GROUP", ""),
         )
 
-    def reason_of(self, alarm_name: str) -> str | None:
+    def reason_of(self, alarm_name: str) -> AlarmReason | None:
         """``drift`` / ``quality`` for exactly our alarms' names; a name merely sharing a prefix is not ours."""
-        return {self.drift_alarm_name: "drift", self.quality_alarm_name: "quality"}.get(alarm_name)
+        ours: dict[str, AlarmReason] = {self.drift_alarm_name: "drift", self.quality_alarm_name: "quality"}
+        return ours.get(alarm_name)
 
     def owns_alarm(self, alarm_arn: str, alarm_name: str) -> bool:
         """The alarm ARN names this alarm in the state machine's own partition, account and region:
@@ -134,9 +136,8 @@ class TriggerResult:
     def started(self) -> bool:
         return self.skipped is None
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"started": self.started, "reason": self.reason}
-        out["executionName"] = self.execution_name
+    def to_dict(self) -> TriggerOutput:
+        out: TriggerOutput = {"started": self.started, "reason": self.reason, "executionName": self.execution_name}
         if self.execution_arn:
             out["executionArn"] = self.execution_arn
         if self.skipped:
@@ -165,7 +166,7 @@ def _skip(
     return TriggerResult(reason=trigger, execution_name=name, execution_arn=arn, skipped=skipped)
 
 
-def _start(executions: Executions, trigger: str, name: str, payload: dict[str, Any]) -> TriggerResult:
+def _start(executions: Executions, trigger: str, name: str, payload: ExecutionInput) -> TriggerResult:
     if executions.exists(name):
         return _skip(
             trigger,
@@ -213,7 +214,7 @@ def on_upload(event: S3EventNotificationEventBridgeModel, settings: TriggerSetti
             key=key,
         )
     name = upload_name(bucket, key, version_id, etag)
-    payload = {
+    payload: ExecutionInput = {
         "reason": "upload",
         "data": {"bucket": bucket, "key": key, "versionId": version_id, "etag": etag},
     }
@@ -347,7 +348,7 @@ def _retrain(
             f"(newest: {newest.dataset_version}); the retraining is pending until labels of the drifted traffic arrive",
             newestBatch=newest.dataset_version,
         )
-    payload = {
+    payload: ExecutionInput = {
         "reason": reason,
         "data": {
             "bucket": settings.curated_bucket,
@@ -381,7 +382,7 @@ def _labelled_since(validated_at: datetime | None, state_change_time: str) -> bo
 def on_manual(request: ManualRequest, settings: TriggerSettings, request_id: str) -> TriggerResult:
     """An operator's explicit request: only the duplicate guard applies (see ManualRequest.requestId)."""
     name = manual_name(request.bucket, request.key, request.versionId, request.etag, request.requestId or request_id)
-    payload = {
+    payload: ExecutionInput = {
         "reason": "manual",
         "data": {
             "bucket": request.bucket,

@@ -14,6 +14,7 @@ from typing import Any
 
 from functions.shared.aws import client
 from functions.shared.batches import RETRAINING_STATE_KEY, read_json_if_exists
+from functions.shared.contracts import AlarmPayload, AlarmReason
 from functions.shared.observability import logger
 from functions.shared.s3 import put_json
 from functions.trigger.naming import ALARM_REASONS
@@ -39,12 +40,12 @@ _PRIORITY = {"drift": 1, "quality": 2}
 class AlarmRef:
     """One alarm transition into ALARM, as the execution payload and its name record it."""
 
-    reason: str
+    reason: AlarmReason
     name: str
     arn: str
     state_change_time: str
 
-    def to_payload(self) -> dict[str, str]:
+    def to_payload(self) -> AlarmPayload:
         return {"name": self.name, "arn": self.arn, "stateChangeTime": self.state_change_time}
 
     @classmethod
@@ -55,7 +56,7 @@ class AlarmRef:
         if not all(isinstance(f, str) and f for f in fields):
             return None
         name, arn, moment = fields
-        return cls(str(reason), str(name), str(arn), str(moment))
+        return cls("drift" if reason == "drift" else "quality", str(name), str(arn), str(moment))
 
 
 def event_timestamp(moment: datetime) -> str:
@@ -70,7 +71,8 @@ def alarms_in_alarm(quality_alarm: str, drift_alarm: str) -> list[AlarmRef]:
     response = client("cloudwatch").describe_alarms(AlarmNames=[quality_alarm, drift_alarm], AlarmTypes=["MetricAlarm"])
     by_name = {a["AlarmName"]: a for a in response.get("MetricAlarms", [])}
     found: list[AlarmRef] = []
-    for reason, name in (("quality", quality_alarm), ("drift", drift_alarm)):
+    ours: tuple[tuple[AlarmReason, str], ...] = (("quality", quality_alarm), ("drift", drift_alarm))
+    for reason, name in ours:
         alarm = by_name.get(name)
         if not alarm or alarm.get("StateValue") != "ALARM":
             continue

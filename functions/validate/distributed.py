@@ -12,7 +12,7 @@ function"):
 - ``part``: one item of the map. A byte range ``{index, start, end}`` owns the lines that *start*
   in ``[start, end)``: a range starting mid-line skips to its first full line, and the last line
   is read past ``end`` to its line break; a part file ``{index, key}`` is read whole. The part's
-  :class:`~functions.validate.columnar.PartialResult` and its spilled key partitions go to
+  :class:`~functions.validate.partial.PartialResult` and its spilled key partitions go to
   ``s3://<curated>/validation/<runId>/parts/<index>/``; the answer is only ``{"partialUri"}``;
 - ``reduce``: the partial results, merged in order (duplicates counted across parts, partition by
   partition, from the S3 spill store), become the one report, snapshot or quarantine of the
@@ -33,21 +33,29 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from botocore.exceptions import ClientError, ParamValidationError
 
 from functions.shared.aws import client
-from functions.shared.config import env_int, env_str
+from functions.shared.config import code_schema, env_int, env_str
+from functions.shared.contracts import (
+    DataRef,
+    ValidatePartOutput,
+    ValidationItem,
+    ValidationOutput,
+    ValidationPlan,
+    ValidationSummary,
+)
 from functions.shared.errors import UnsupportedEventError
 from functions.shared.observability import logger
 from functions.shared.s3 import get_json, put_json, s3_uri
 from functions.validate.checks import Failure, unreadable
-from functions.validate.logic import ValidateSettings, _quarantine, _schema, _snapshot, validate_upload
+from functions.validate.logic import ValidateSettings, _quarantine, _snapshot, validate_upload
 from functions.validate.source import SourceObject, copy_source_to
 
 __all__ = [
@@ -91,7 +99,9 @@ class MapSettings:
         )
 
 
-def handle(event: dict[str, Any], settings: ValidateSettings, map_settings: MapSettings) -> dict[str, Any]:
+def handle(
+    event: Mapping[str, Any], settings: ValidateSettings, map_settings: MapSettings
+) -> ValidationOutput | ValidatePartOutput:
     """The validate Lambda's dispatch on ``event["action"]`` (see the module docstring)."""
     action = event.get("action") if isinstance(event, dict) else None
     if action is None:
@@ -107,7 +117,7 @@ def handle(event: dict[str, Any], settings: ValidateSettings, map_settings: MapS
 # -- planning ---------------------------------------------------------------------------------
 
 
-def plan_ranges(size: int, part_bytes: int) -> list[dict[str, int]]:
+def plan_ranges(size: int, part_bytes: int) -> list[ValidationItem]:
     """Byte ranges ``[start, end)`` of ``part_bytes`` covering ``size`` bytes, in order."""
     if part_bytes < 1:
         raise ValueError(f"part_bytes must be positive, got {part_bytes}")
@@ -137,29 +147,30 @@ def _head(source: SourceObject) -> dict[str, Any]:
 
 
 def plan_validation(
-    state: dict[str, Any], settings: ValidateSettings, map_settings: MapSettings
-) -> dict[str, Any] | None:
+    state: Mapping[str, Any], settings: ValidateSettings, map_settings: MapSettings
+) -> ValidationPlan | None:
     """The map's plan for a manifest or an upload over the threshold; ``None``: validate at once."""
     source = SourceObject.from_state(state)
     manifest = source.key.endswith(MANIFEST_SUFFIX) and source.bucket != settings.curated_bucket
     head = _head(source)
     if not manifest and int(head.get("ContentLength", 0)) <= map_settings.threshold_bytes:
         return None
-    pinned = {
+    pinned: DataRef = {
         "bucket": source.bucket,
         "key": source.key,
         "versionId": head.get("VersionId") if head.get("VersionId") not in (None, "null") else source.version_id,
         "etag": str(head["ETag"]),
     }
     run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
-    items: list[dict[str, Any]]
+    items: list[ValidationItem]
+    kind: Literal["ranges", "manifest"]
     if manifest:
         kind = "manifest"
         keys = _manifest_parts(source, head, settings, map_settings)
         items = [{"index": i, "key": key} for i, key in enumerate(keys)]
     else:
         kind = "ranges"
-        items = [dict(r) for r in plan_ranges(int(head["ContentLength"]), map_settings.part_bytes)]
+        items = plan_ranges(int(head["ContentLength"]), map_settings.part_bytes)
     if len(json.dumps(items)) > MAX_ITEMS_JSON_BYTES:
         _refuse(source, head, settings, f"the map would have {len(items)} items, too many for one execution's state")
     logger.info("validation planned as a distributed map", extra={"kind": kind, "items": len(items), "runId": run_id})
@@ -198,7 +209,7 @@ def _manifest_parts(
 
 def _refuse(source: SourceObject, head: dict[str, Any], settings: ValidateSettings, message: str) -> NoReturn:
     """Quarantine the upload itself with a one-failure report (a manifest that cannot be followed)."""
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     result = unreadable(schema, MANIFEST_CHECK, message)
     now = datetime.now(UTC)
     report = {
@@ -367,13 +378,13 @@ def publish_spill(local_root: str, bucket: str, prefix: str) -> str:
     return s3_uri(bucket, prefix)
 
 
-def validate_item(event: dict[str, Any], settings: ValidateSettings) -> dict[str, Any]:
+def validate_item(event: Mapping[str, Any], settings: ValidateSettings) -> ValidatePartOutput:
     """``action: part``: validate one item and publish its partial result (module docstring)."""
     from functions.validate.columnar import Limits, validate_part
     from functions.validate.spill import LocalSpillStore
 
     source, item, run_id, kind = _part_input(event)
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     index = int(item["index"])
     prefix = f"{VALIDATION_PREFIX}{run_id}/parts/{index:05d}"
     digest = hashlib.sha256()
@@ -459,7 +470,7 @@ def validate_item(event: dict[str, Any], settings: ValidateSettings) -> dict[str
     return {"partialUri": uri}
 
 
-def _part_input(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+def _part_input(event: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str, str]:
     source, item, run_id, kind = event.get("data"), event.get("item"), event.get("runId"), event.get("kind")
     if (
         not isinstance(source, dict)
@@ -481,7 +492,9 @@ def _part_input(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
 # -- the reduce -------------------------------------------------------------------------------
 
 
-def reduce_parts(event: dict[str, Any], settings: ValidateSettings, now: datetime | None = None) -> dict[str, Any]:
+def reduce_parts(
+    event: Mapping[str, Any], settings: ValidateSettings, now: datetime | None = None
+) -> ValidationSummary:
     """``action: reduce``: one report, snapshot or quarantine from the parts (module docstring)."""
     from functions.validate.columnar import Limits, PartialResult, merge
 
@@ -489,7 +502,7 @@ def reduce_parts(event: dict[str, Any], settings: ValidateSettings, now: datetim
     if not isinstance(plan, dict) or plan.get("mode") != "map" or not isinstance(plan.get("items"), list):
         raise UnsupportedEventError('a reduce needs {"action": "reduce", "validation": <the map plan>}')
     now = now or datetime.now(UTC)
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     pinned = plan["source"]
     source = SourceObject(pinned["bucket"], pinned["key"], pinned.get("versionId"), pinned["etag"])
     kind, run_id = plan["kind"], plan["runId"]

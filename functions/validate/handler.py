@@ -8,11 +8,16 @@ the state machine's own JSON, checked by ``SourceObject.from_state``. ``action``
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.shared.aws import name_transient_errors
+from functions.shared.contracts import (
+    ExecutionInput,
+    ValidatePartInput,
+    ValidatePartOutput,
+    ValidationOutput,
+    ValidationReduceInput,
+)
 from functions.shared.observability import logger, tracer
 from functions.validate.distributed import MapSettings, handle
 from functions.validate.logic import ValidateSettings
@@ -21,5 +26,7 @@ from functions.validate.logic import ValidateSettings
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @name_transient_errors
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: ExecutionInput | ValidatePartInput | ValidationReduceInput, context: LambdaContext
+) -> ValidationOutput | ValidatePartOutput:
     return handle(event, ValidateSettings.from_env(), MapSettings.from_env())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -21,13 +21,13 @@ from typing import Any, NoReturn, TypeVar
 from botocore.exceptions import ClientError
 
 from functions.shared.batches import snapshot_version
-from functions.shared.config import code_path, env_str
+from functions.shared.config import code_path, code_schema, env_str
+from functions.shared.contracts import ValidationSummary
 from functions.shared.errors import DataValidationError
 from functions.shared.observability import count, logger
 from functions.shared.s3 import is_taken, put_json, s3_uri
 from functions.validate.checks import ValidationResult, validate_csv
 from functions.validate.source import SourceObject, copy_source_to, open_source
-from pipelines.schema import DatasetSchema, load_schema
 
 __all__ = ["ORIGINS", "ValidateSettings", "dataset_version", "validate_upload"]
 
@@ -58,12 +58,6 @@ class ValidateSettings:
             quarantine_bucket=env_str("QUARANTINE_BUCKET"),
             dataset_name=env_str("DATASET_NAME"),
         )
-
-
-@functools.lru_cache(maxsize=4)
-def _schema(path: str) -> DatasetSchema:
-    """Parsed once per warm container: the schema ships with the code and cannot change under it."""
-    return load_schema(path)
 
 
 def dataset_version(moment: datetime, sha256_hex: str) -> str:
@@ -104,13 +98,13 @@ def _existing_snapshot_version(source: SourceObject, settings: ValidateSettings)
 
 
 def validate_upload(
-    state: dict[str, Any],
+    state: Mapping[str, Any],
     settings: ValidateSettings,
     now: datetime | None = None,
     *,
     origin: str = "upload",
     served_quality: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ValidationSummary:
     """Validate the object named in the execution input and route it; see the module docstring.
 
     ``origin`` is recorded in the report (and returned) so the planner can tell uploaded batches
@@ -121,7 +115,7 @@ def validate_upload(
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {list(ORIGINS)}, got {origin!r}")
     now = now or datetime.now(UTC)
-    schema = _schema(settings.schema_path)
+    schema = code_schema(settings.schema_path)
     source = SourceObject.from_state(state)
     reader, etag = open_source(source)
     try:
@@ -169,7 +163,7 @@ def _snapshot(
     digest: str,
     *,
     copy: Callable[[str, str, str], None] | None = None,
-) -> dict[str, Any]:
+) -> ValidationSummary:
     """``copy(etag, bucket, key)`` writes the snapshot's data.csv (default: CopyObject of the source);
     the distributed path passes its own (a multipart copy, or a manifest's parts concatenated)."""
     existing = _existing_snapshot_version(source, settings)

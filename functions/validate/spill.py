@@ -5,7 +5,7 @@ fields) and one to the key set of each ``unique`` column (the hash of the parsed
 value as written, cut to :data:`TEXT_BYTES`, for the report's examples). A record also carries the
 row's line number, so the first occurrence of a key is told from its repetitions.
 
-Memory is bounded by one constant, :attr:`~functions.validate.columnar.Limits.hash_memory_bytes`
+Memory is bounded by one constant, :attr:`~functions.validate.limits.Limits.hash_memory_bytes`
 (:data:`HASH_MEMORY_BYTES` by default): records are buffered until the key sets together hold a
 third of it (spilling copies them twice), then split into ``2**partition_bits`` hash partitions
 (top bits of the hash) appended to one file per partition in a :class:`SpillStore`. Counting

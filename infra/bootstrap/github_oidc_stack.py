@@ -48,22 +48,7 @@ class GithubOidcStack(cdk.Stack):
             description=f"GitHub Actions OIDC deploy role of stage {stage.name} ({settings.github_repository})",
             **kwargs,
         )
-        if settings.create_oidc_provider:
-            provider = iam.OidcProviderNative(
-                self,
-                "GitHubOidcProvider",
-                url=f"https://{GITHUB_OIDC_HOST}",
-                client_ids=[GITHUB_OIDC_AUDIENCE],
-            )
-            provider_arn = provider.oidc_provider_arn
-        else:
-            provider_arn = self.format_arn(
-                service="iam",
-                region="",
-                resource="oidc-provider",
-                resource_name=GITHUB_OIDC_HOST,
-                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
-            )
+        provider_arn = self._oidc_provider_arn(create=settings.create_oidc_provider)
         self.subject = f"repo:{settings.github_repository}:environment:{stage.github_environment}"
         principal = iam.WebIdentityPrincipal(
             provider_arn,
@@ -104,3 +89,21 @@ class GithubOidcStack(cdk.Stack):
             description=f"Set as variable AWS_DEPLOY_ROLE_ARN of GitHub environment {stage.github_environment}",
         )
         cdk.CfnOutput(self, "TrustedSubject", value=self.subject, description="The only OIDC subject trusted")
+
+    def _oidc_provider_arn(self, *, create: bool) -> str:
+        """The GitHub OIDC provider: created here, or the one the account has already."""
+        if create:
+            provider = iam.OidcProviderNative(
+                self,
+                "GitHubOidcProvider",
+                url=f"https://{GITHUB_OIDC_HOST}",
+                client_ids=[GITHUB_OIDC_AUDIENCE],
+            )
+            return provider.oidc_provider_arn
+        return self.format_arn(
+            service="iam",
+            region="",
+            resource="oidc-provider",
+            resource_name=GITHUB_OIDC_HOST,
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )

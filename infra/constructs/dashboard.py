@@ -43,32 +43,11 @@ class MlopsDashboard(Construct):
         quality_alarm: cloudwatch.IAlarm | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-
-        def drift(metric_name: str, statistic: str = cloudwatch.Stats.MAXIMUM, **dimensions: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=drift_namespace,
-                metric_name=metric_name,
-                dimensions_map={"Model": model_name, **dimensions},
-                statistic=statistic,
-                period=_HOUR,
-            )
-
-        def endpoint(metric_name: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name=metric_name,
-                dimensions_map={"EndpointName": endpoint_name, "VariantName": variant_name},
-                statistic=statistic,
-                period=_FIVE_MINUTES,
-            )
-
-        def pipeline(metric_name: str) -> cloudwatch.MathExpression:
-            return cloudwatch.MathExpression(
-                expression=f"SEARCH('Namespace=\"{pipeline_namespace}\" MetricName=\"{metric_name}\"', 'Sum', 3600)",
-                label=metric_name,
-                period=_HOUR,
-            )
-
+        self._model_name = model_name
+        self._endpoint_name = endpoint_name
+        self._variant_name = variant_name
+        self._drift_namespace = drift_namespace
+        self._pipeline_namespace = pipeline_namespace
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=dashboard_name, default_interval=cdk.Duration.days(7)
         )
@@ -84,46 +63,85 @@ class MlopsDashboard(Construct):
             cloudwatch.AlarmWidget(title="Drift alarm", alarm=drift_alarm, width=_HALF),
             cloudwatch.GraphWidget(
                 title="Drift verdict",
-                left=[drift("DriftDetected"), drift("DriftShare", cloudwatch.Stats.AVERAGE)],
-                right=[drift("InsufficientData")],
+                left=[self._drift("DriftDetected"), self._drift("DriftShare", cloudwatch.Stats.AVERAGE)],
+                right=[self._drift("InsufficientData")],
                 width=_HALF,
             ),
         )
         if quality_namespace and quality_alarm:
+            self._add_quality(quality_namespace, quality_alarm)
+        self._add_drift_per_feature(features)
+        self._add_pipeline(state_machine)
+        self._add_endpoint()
 
-            def quality(metric_name: str, statistic: str = cloudwatch.Stats.AVERAGE) -> cloudwatch.Metric:
-                return cloudwatch.Metric(
-                    namespace=quality_namespace,
-                    metric_name=metric_name,
-                    dimensions_map={"Model": model_name},
-                    statistic=statistic,
-                    period=_HOUR,
-                )
+    # --- metrics -----------------------------------------------------------------------------
 
-            self.dashboard.add_widgets(
-                cloudwatch.AlarmWidget(
-                    title="Quality alarm (drop below the champion)", alarm=quality_alarm, width=_HALF
-                ),
-                cloudwatch.GraphWidget(
-                    title="Quality on labelled traffic",
-                    left=[quality(name) for name in ("Accuracy", "RocAuc", "F1", "QualityDrop")],
-                    right=[quality("LabelledRecords", cloudwatch.Stats.SUM)],
-                    width=_HALF,
-                ),
+    def _drift(
+        self, metric_name: str, statistic: str = cloudwatch.Stats.MAXIMUM, **dimensions: str
+    ) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=self._drift_namespace,
+            metric_name=metric_name,
+            dimensions_map={"Model": self._model_name, **dimensions},
+            statistic=statistic,
+            period=_HOUR,
+        )
+
+    def _endpoint(self, metric_name: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=metric_name,
+            dimensions_map={"EndpointName": self._endpoint_name, "VariantName": self._variant_name},
+            statistic=statistic,
+            period=_FIVE_MINUTES,
+        )
+
+    def _pipeline(self, metric_name: str) -> cloudwatch.MathExpression:
+        namespace = self._pipeline_namespace
+        return cloudwatch.MathExpression(
+            expression=f"SEARCH('Namespace=\"{namespace}\" MetricName=\"{metric_name}\"', 'Sum', 3600)",
+            label=metric_name,
+            period=_HOUR,
+        )
+
+    # --- rows --------------------------------------------------------------------------------
+
+    def _add_quality(self, namespace: str, alarm: cloudwatch.IAlarm) -> None:
+        def quality(metric_name: str, statistic: str = cloudwatch.Stats.AVERAGE) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=metric_name,
+                dimensions_map={"Model": self._model_name},
+                statistic=statistic,
+                period=_HOUR,
             )
+
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmWidget(title="Quality alarm (drop below the champion)", alarm=alarm, width=_HALF),
+            cloudwatch.GraphWidget(
+                title="Quality on labelled traffic",
+                left=[quality(name) for name in ("Accuracy", "RocAuc", "F1", "QualityDrop")],
+                right=[quality("LabelledRecords", cloudwatch.Stats.SUM)],
+                width=_HALF,
+            ),
+        )
+
+    def _add_drift_per_feature(self, features: Sequence[str]) -> None:
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="PSI per feature",
-                left=[drift("FeaturePSI", Feature=feature).with_(label=feature) for feature in features],
+                left=[self._drift("FeaturePSI", Feature=feature).with_(label=feature) for feature in features],
                 width=_HALF,
             ),
             cloudwatch.GraphWidget(
                 title="Prediction PSI and window size",
-                left=[drift("PredictionPSI")],
-                right=[drift("WindowRecords", cloudwatch.Stats.SUM)],
+                left=[self._drift("PredictionPSI")],
+                right=[self._drift("WindowRecords", cloudwatch.Stats.SUM)],
                 width=_HALF,
             ),
         )
+
+    def _add_pipeline(self, state_machine: sfn.IStateMachine) -> None:
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Pipeline executions",
@@ -137,23 +155,25 @@ class MlopsDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Pipeline outcomes",
                 left=[
-                    pipeline(name)
+                    self._pipeline(name)
                     for name in ("ExecutionsStarted", "ModelsApproved", "ModelsRejected", "ValidationFailed")
                 ],
-                right=[pipeline("RetrainingSkipped")],
+                right=[self._pipeline("RetrainingSkipped")],
                 width=_HALF,
             ),
         )
+
+    def _add_endpoint(self) -> None:
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Endpoint invocations and errors",
-                left=[endpoint("Invocations")],
-                right=[endpoint("Invocation4XXErrors"), endpoint("Invocation5XXErrors")],
+                left=[self._endpoint("Invocations")],
+                right=[self._endpoint("Invocation4XXErrors"), self._endpoint("Invocation5XXErrors")],
                 width=_HALF,
             ),
             cloudwatch.GraphWidget(
                 title="Endpoint latency (microseconds)",
-                left=[endpoint("ModelLatency", cloudwatch.Stats.p(90))],
+                left=[self._endpoint("ModelLatency", cloudwatch.Stats.p(90))],
                 width=_HALF,
             ),
         )

@@ -32,10 +32,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from functions.shared.contracts import DeployInput, DeploymentResult
 from infra.config import DeploymentConfig, ServingConfig
 from infra.constructs.deployment_lock import DeploymentLock
 from infra.constructs.retries import retry_transient
 from infra.constructs.rollback_alarms import RollbackAlarms
+from infra.constructs.state_contracts import contract_payload, state_path
 from infra.naming import BucketRef
 
 __all__ = ["VARIANT_NAME", "DeploymentPhase", "deployment_config"]
@@ -87,7 +89,6 @@ class DeploymentPhase(Construct):
         package_arn_pattern: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self._scope = state_scope  # states are named by their id, so they live beside the pipeline's
         self._endpoint = endpoint_name
         self._serving = serving
@@ -98,7 +99,7 @@ class DeploymentPhase(Construct):
         self._capture_prefix = capture_prefix
         self._package_arn_pattern = package_arn_pattern
         self._poll = cdk.Duration.seconds(serving.endpoint_poll_seconds)
-        self.execution_arn_pattern = stack.format_arn(
+        self.execution_arn_pattern = cdk.Stack.of(self).format_arn(
             service="states",
             resource="execution",
             resource_name=f"{state_machine_name}:*",
@@ -120,7 +121,10 @@ class DeploymentPhase(Construct):
             variant_name=VARIANT_NAME,
             config=serving.deployment.rollback_alarms,
         )
+        self.start: sfn.State = self._states(notify_failure)
 
+    def _states(self, notify_failure: sfn.State) -> sfn.State:
+        """Lock, decide, act, release, finish; returns the entry (``AcquireDeploymentLock``)."""
         # Holding the lock, any error releases it first, then takes the pipeline's failure path.
         release_after_error = self.lock.release(self._scope, "ReleaseDeploymentLockAfterError")
         release_after_error.add_catch(notify_failure, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
@@ -128,7 +132,7 @@ class DeploymentPhase(Construct):
         self._release_after_error = release_after_error
 
         def before_lock(task: sfn.TaskStateBase) -> None:
-            task.add_catch(notify_failure, errors=["States.ALL"], result_path="$.error")
+            task.add_catch(notify_failure, errors=["States.ALL"], result_path=state_path("error"))
 
         entry, held = self.lock.acquire(self._scope, on_error=before_lock)
         finish = self._finish()
@@ -139,19 +143,24 @@ class DeploymentPhase(Construct):
         decide_state = self._decision()
         held.next(decide_state)
         decide_state.next(self._act(decide_state, release))
-        self.start: sfn.State = entry
+        return entry
 
     # --- building blocks -------------------------------------------------------------------
 
     def _held(self, task: sfn.TaskStateBase | sfn.CustomState) -> sfn.TaskStateBase | sfn.CustomState:
         """Retry transient errors; anything else releases the lock and fails the run."""
         retry_transient(task)
-        task.add_catch(self._release_after_error, errors=["States.ALL"], result_path="$.error")
+        task.add_catch(self._release_after_error, errors=["States.ALL"], result_path=state_path("error"))
         return task
 
     def _record(self, state_id: str, result: dict[str, str]) -> sfn.Pass:
         """What the deployment came to, in ``$.result`` (read after the lock is released)."""
-        return sfn.Pass(self._scope, state_id, parameters=result, result_path="$.result")
+        return sfn.Pass(
+            self._scope,
+            state_id,
+            parameters=contract_payload(DeploymentResult, result),
+            result_path=state_path("result"),
+        )
 
     def _decision(self) -> sfn.TaskStateBase:
         decide = tasks.LambdaInvoke(
@@ -159,14 +168,17 @@ class DeploymentPhase(Construct):
             "DecideDeployment",
             lambda_function=self._decide,
             payload=sfn.TaskInput.from_object(
-                {
-                    "modelPackageArn": sfn.JsonPath.string_at("$.deploy.modelPackageArn"),
-                    "reason": sfn.JsonPath.string_at("$.reason"),
-                }
+                contract_payload(
+                    DeployInput,
+                    {
+                        "modelPackageArn": sfn.JsonPath.string_at(state_path("deploy", "modelPackageArn")),
+                        "reason": sfn.JsonPath.string_at(state_path("reason")),
+                    },
+                )
             ),
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_path="$.decision",
+            result_path=state_path("decision"),
         )
         self._held(decide)
         return decide
@@ -186,15 +198,16 @@ class DeploymentPhase(Construct):
         self._held(delete).next(wait)
         skip = self._record(
             "RecordSkipped",
-            {"outcome.$": "$.decision.outcome", "why.$": "$.decision.why"},
+            {"outcome.$": state_path("decision", "outcome"), "why.$": state_path("decision", "why")},
         )
         skip.next(release)  # type: ignore[arg-type]
         deploy = self._deploy(release)
+        action = state_path("decision", "action")
         return (
             sfn.Choice(self._scope, "DeploymentAction?")
-            .when(sfn.Condition.string_equals("$.decision.action", "wait"), wait)
-            .when(sfn.Condition.string_equals("$.decision.action", "delete"), delete)
-            .when(sfn.Condition.string_equals("$.decision.action", "skip"), skip)
+            .when(sfn.Condition.string_equals(action, "wait"), wait)
+            .when(sfn.Condition.string_equals(action, "delete"), delete)
+            .when(sfn.Condition.string_equals(action, "skip"), skip)
             .otherwise(deploy)
         )
 
@@ -213,23 +226,42 @@ class DeploymentPhase(Construct):
         return state
 
     def _deploy(self, release: sfn.INextable) -> sfn.IChainable:
-        serving = self._serving
-        create_model = self._custom(
+        """CreateModel -> CreateEndpointConfig -> CreateEndpoint or UpdateEndpoint -> the poll loop."""
+        create_endpoint, update_endpoint = self._endpoint_changes()
+        describe = self._describe_endpoint()
+        create_endpoint.next(describe)
+        update_endpoint.next(describe)
+        wait = sfn.Wait(self._scope, "WaitForEndpoint", time=sfn.WaitTime.duration(self._poll))
+        wait.next(describe)
+        describe.next(self._endpoint_in_service(release, wait))
+        create_or_update = (
+            sfn.Choice(self._scope, "CreateOrUpdate?")
+            .when(sfn.Condition.string_equals(state_path("decision", "action"), "create"), create_endpoint)
+            .otherwise(update_endpoint)
+        )
+        return self._create_model().next(self._create_endpoint_config()).next(create_or_update)
+
+    def _create_model(self) -> sfn.CustomState:
+        challenger = ("decision", "challenger")
+        return self._custom(
             "CreateModel",
             "createModel",
             {
                 "ModelName.$": _execution_scoped("model"),
                 "ExecutionRoleArn": self._sagemaker_role.role_arn,
                 "PrimaryContainer": {
-                    "Image.$": "$.decision.challenger.image",
-                    "ModelDataUrl.$": "$.decision.challenger.modelDataUrl",
-                    "Environment.$": "$.decision.challenger.environment",
+                    "Image.$": state_path(*challenger, "image"),
+                    "ModelDataUrl.$": state_path(*challenger, "modelDataUrl"),
+                    "Environment.$": state_path(*challenger, "environment"),
                 },
             },
             ResultSelector={"modelArn.$": "$.ModelArn"},
-            ResultPath="$.model",
+            ResultPath=state_path("model"),
         )
-        create_config = self._custom(
+
+    def _create_endpoint_config(self) -> sfn.CustomState:
+        serving = self._serving
+        return self._custom(
             "CreateEndpointConfig",
             "createEndpointConfig",
             {
@@ -257,8 +289,11 @@ class DeploymentPhase(Construct):
             # The name is kept so the poll loop can tell "serving this config" from a rolled-back
             # update that is InService on the previous one.
             ResultSelector={"name.$": _execution_scoped("config"), "arn.$": "$.EndpointConfigArn"},
-            ResultPath="$.endpointConfig",
+            ResultPath=state_path("endpointConfig"),
         )
+
+    def _endpoint_changes(self) -> tuple[sfn.CustomState, sfn.CustomState]:
+        """``(CreateEndpoint, UpdateEndpoint)``: the update is blue/green, rolled back by the alarms."""
         endpoint_parameters = {"EndpointName": self._endpoint, "EndpointConfigName.$": _execution_scoped("config")}
         create_endpoint = self._custom(
             "CreateEndpoint", "createEndpoint", endpoint_parameters, ResultPath=sfn.JsonPath.DISCARD
@@ -266,9 +301,15 @@ class DeploymentPhase(Construct):
         update_endpoint = self._custom(
             "UpdateEndpoint",
             "updateEndpoint",
-            {**endpoint_parameters, "DeploymentConfig": deployment_config(serving.deployment, self.alarms.names)},
+            {
+                **endpoint_parameters,
+                "DeploymentConfig": deployment_config(self._serving.deployment, self.alarms.names),
+            },
             ResultPath=sfn.JsonPath.DISCARD,
         )
+        return create_endpoint, update_endpoint
+
+    def _describe_endpoint(self) -> tasks.CallAwsService:
         describe = tasks.CallAwsService(
             self._scope,
             "DescribeEndpoint",
@@ -280,16 +321,17 @@ class DeploymentPhase(Construct):
                 "EndpointStatus": sfn.JsonPath.string_at("$.EndpointStatus"),
                 "EndpointConfigName": sfn.JsonPath.string_at("$.EndpointConfigName"),
             },
-            result_path="$.endpoint",
+            result_path=state_path("endpoint"),
         )
         self._held(describe)
-        create_endpoint.next(describe)
-        update_endpoint.next(describe)
-        wait = sfn.Wait(self._scope, "WaitForEndpoint", time=sfn.WaitTime.duration(self._poll))
-        wait.next(describe)
+        return describe
 
+    def _endpoint_in_service(self, release: sfn.INextable, wait: sfn.Wait) -> sfn.Choice:
+        """``EndpointInService?``: serving the new config (deployed), rolled back, failed, or not yet."""
         deployed, marked = self._mark_serving()
         marked.next(self._record("RecordDeployed", {"outcome": "Deployed"})).next(release)  # type: ignore[arg-type]
+        challenger = state_path("decision", "challenger", "modelPackageArn")
+        status, config_name = state_path("endpoint", "EndpointStatus"), state_path("endpoint", "EndpointConfigName")
         rolled_back = self._record(
             "RecordRolledBack",
             {
@@ -297,7 +339,7 @@ class DeploymentPhase(Construct):
                 "error": "DeploymentRolledBack",
                 "cause.$": (
                     "States.Format('The update to {} ({}) was rolled back: {} serves again', "
-                    "$.endpointConfig.name, $.decision.challenger.modelPackageArn, $.endpoint.EndpointConfigName)"
+                    f"{state_path('endpointConfig', 'name')}, {challenger}, {config_name})"
                 ),
             },
         )
@@ -308,38 +350,27 @@ class DeploymentPhase(Construct):
                 "error": "EndpointFailed",
                 "cause.$": (
                     "States.Format('The endpoint is {} on {}: the model of {} did not start', "
-                    "$.endpoint.EndpointStatus, $.endpoint.EndpointConfigName, $.decision.challenger.modelPackageArn)"
+                    f"{status}, {config_name}, {challenger})"
                 ),
             },
         )
         for record in (rolled_back, failed):
             record.next(release)  # type: ignore[arg-type]
-        in_service = sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService")
-        describe.next(
+        in_service = sfn.Condition.string_equals(status, "InService")
+        serves_new_config = sfn.Condition.string_equals_json_path(config_name, state_path("endpointConfig", "name"))
+        return (
             sfn.Choice(self._scope, "EndpointInService?")
-            .when(
-                sfn.Condition.and_(
-                    in_service,
-                    sfn.Condition.string_equals_json_path("$.endpoint.EndpointConfigName", "$.endpointConfig.name"),
-                ),
-                deployed,
-            )
+            .when(sfn.Condition.and_(in_service, serves_new_config), deployed)
             .when(in_service, rolled_back)  # InService on the previous config: the update was rolled back
             .when(
                 sfn.Condition.or_(
-                    sfn.Condition.string_equals("$.endpoint.EndpointStatus", "Failed"),
-                    sfn.Condition.string_equals("$.endpoint.EndpointStatus", "UpdateRollbackFailed"),
+                    sfn.Condition.string_equals(status, "Failed"),
+                    sfn.Condition.string_equals(status, "UpdateRollbackFailed"),
                 ),
                 failed,
             )
             .otherwise(wait)
         )
-        create_or_update = (
-            sfn.Choice(self._scope, "CreateOrUpdate?")
-            .when(sfn.Condition.string_equals("$.decision.action", "create"), create_endpoint)
-            .otherwise(update_endpoint)
-        )
-        return create_model.next(create_config).next(create_or_update)
 
     def _mark_serving(self) -> tuple[sfn.State, sfn.Pass]:
         """The registry records which version serves: ``serving=true`` here, ``false`` on the one
@@ -352,7 +383,7 @@ class DeploymentPhase(Construct):
             action="updateModelPackage",
             iam_resources=[self._package_arn_pattern],
             parameters={
-                "ModelPackageArn": sfn.JsonPath.string_at("$.decision.challenger.modelPackageArn"),
+                "ModelPackageArn": sfn.JsonPath.string_at(state_path("decision", "challenger", "modelPackageArn")),
                 "CustomerMetadataProperties": {"serving": "true", "servedSince": now, "endpoint": self._endpoint},
             },
             result_path=sfn.JsonPath.DISCARD,
@@ -364,7 +395,7 @@ class DeploymentPhase(Construct):
             action="updateModelPackage",
             iam_resources=[self._package_arn_pattern],
             parameters={
-                "ModelPackageArn": sfn.JsonPath.string_at("$.decision.serving.modelPackageArn"),
+                "ModelPackageArn": sfn.JsonPath.string_at(state_path("decision", "serving", "modelPackageArn")),
                 "CustomerMetadataProperties": {"serving": "false", "servedUntil": now},
             },
             result_path=sfn.JsonPath.DISCARD,
@@ -375,57 +406,49 @@ class DeploymentPhase(Construct):
         unmark.next(marked)
         mark.next(
             sfn.Choice(self._scope, "ReplacedAnother?")
-            .when(sfn.Condition.boolean_equals("$.decision.hasServing", True), unmark)
+            .when(sfn.Condition.boolean_equals(state_path("decision", "hasServing"), True), unmark)
             .otherwise(marked)
         )
         return mark, marked
 
     def _finish(self) -> sfn.Choice:
         """After the lock is released: end in a state named after what the deployment came to."""
-        notify_deployed = retry_transient(
-            tasks.SnsPublish(
-                self._scope,
-                "NotifyDeployed",
-                topic=self._topic,
-                subject="MLOps model deployed",
-                message=sfn.TaskInput.from_object(
-                    {
-                        "event": "ModelDeployed",
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "endpointName": self._endpoint,
-                        "modelPackageArn": sfn.JsonPath.string_at("$.decision.challenger.modelPackageArn"),
-                        "replaced": sfn.JsonPath.string_at("$.decision.why"),
-                    }
-                ),
-                result_path=sfn.JsonPath.DISCARD,
-            )
+        challenger = state_path("decision", "challenger", "modelPackageArn")
+        notify_deployed = self._notify(
+            "NotifyDeployed",
+            "MLOps model deployed",
+            {
+                "event": "ModelDeployed",
+                "executionArn": sfn.JsonPath.execution_id,
+                "endpointName": self._endpoint,
+                "modelPackageArn": sfn.JsonPath.string_at(challenger),
+                "replaced": sfn.JsonPath.string_at(state_path("decision", "why")),
+            },
         )
-        notify_failed = retry_transient(
-            tasks.SnsPublish(
-                self._scope,
-                "NotifyDeploymentFailed",
-                topic=self._topic,
-                subject="MLOps deployment failed",
-                message=sfn.TaskInput.from_object(
-                    {
-                        "event": sfn.JsonPath.string_at("$.result.error"),
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "endpointName": self._endpoint,
-                        "modelPackageArn": sfn.JsonPath.string_at("$.decision.challenger.modelPackageArn"),
-                        "cause": sfn.JsonPath.string_at("$.result.cause"),
-                    }
-                ),
-                result_path=sfn.JsonPath.DISCARD,
-            )
+        notify_failed = self._notify(
+            "NotifyDeploymentFailed",
+            "MLOps deployment failed",
+            {
+                "event": sfn.JsonPath.string_at(state_path("result", "error")),
+                "executionArn": sfn.JsonPath.execution_id,
+                "endpointName": self._endpoint,
+                "modelPackageArn": sfn.JsonPath.string_at(challenger),
+                "cause": sfn.JsonPath.string_at(state_path("result", "cause")),
+            },
         )
         deployed = sfn.Succeed(self._scope, "Deployed", comment="The endpoint serves this run's model")
-        failed = sfn.Fail(self._scope, "DeploymentFailed", error_path="$.result.error", cause_path="$.result.cause")
+        failed = sfn.Fail(
+            self._scope,
+            "DeploymentFailed",
+            error_path=state_path("result", "error"),
+            cause_path=state_path("result", "cause"),
+        )
         # A notification that cannot be sent must not turn a true outcome into another one.
         notify_deployed.add_catch(deployed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         notify_failed.add_catch(failed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         notify_deployed.next(deployed)
         notify_failed.next(failed)
-        outcome = "$.result.outcome"
+        outcome = state_path("result", "outcome")
         return (
             sfn.Choice(self._scope, "DeploymentOutcome?")
             .when(sfn.Condition.string_equals(outcome, "Deployed"), notify_deployed)
@@ -439,9 +462,24 @@ class DeploymentPhase(Construct):
             )
             .when(
                 sfn.Condition.string_equals(outcome, "NotApproved"),
-                sfn.Fail(self._scope, "ModelNotApproved", error="ModelNotApproved", cause_path="$.result.why"),
+                sfn.Fail(
+                    self._scope, "ModelNotApproved", error="ModelNotApproved", cause_path=state_path("result", "why")
+                ),
             )
             .otherwise(notify_failed)
+        )
+
+    def _notify(self, state_id: str, subject: str, message: Mapping[str, Any]) -> tasks.SnsPublish:
+        """A notice on the topic, retried on transient errors (each caller catches the rest)."""
+        return retry_transient(
+            tasks.SnsPublish(
+                self._scope,
+                state_id,
+                topic=self._topic,
+                subject=subject,
+                message=sfn.TaskInput.from_object(dict(message)),
+                result_path=sfn.JsonPath.DISCARD,
+            )
         )
 
     # --- names and permissions -------------------------------------------------------------

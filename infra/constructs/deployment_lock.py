@@ -25,12 +25,15 @@ from constructs import Construct
 
 from infra.compliance import skip_checkov
 from infra.constructs.retries import retry_transient
+from infra.constructs.state_contracts import state_path
 
 __all__ = ["CONDITIONAL_CHECK_FAILED", "DeploymentLock"]
 
 CONDITIONAL_CHECK_FAILED = "DynamoDB.ConditionalCheckFailedException"
 PARTITION_KEY = "pk"
 _OWNER = {"#owner": "owner"}
+# The holder's execution ARN in ReadDeploymentLock's answer (GetItem's own shape below ``$.lock``).
+_LOCK_OWNER = state_path("lock", "Item", "owner", "S")
 
 
 def _string(value: str) -> tasks.DynamoAttributeValue:
@@ -80,11 +83,43 @@ class DeploymentLock(Construct):
 
         ``on_error`` adds the catch-all of the caller's failure path to each task.
         """
+        acquire, read, holder, take_over = self._lock_tasks(scope)
+        wait = sfn.Wait(scope, "WaitForDeploymentLock", time=sfn.WaitTime.duration(self._poll))
+        acquired = sfn.Pass(scope, "DeploymentLockHeld", comment="This execution holds the endpoint's lock")
+
+        acquire.add_catch(read, errors=[CONDITIONAL_CHECK_FAILED], result_path=sfn.JsonPath.DISCARD)
+        # Another execution took the lock between the failed PutItem and the takeover: start over.
+        take_over.add_catch(acquire, errors=[CONDITIONAL_CHECK_FAILED], result_path=sfn.JsonPath.DISCARD)
+        # The holder is gone from Step Functions altogether: its lock is as stale as a finished one's.
+        holder.add_catch(take_over, errors=["Sfn.ExecutionDoesNotExistException"], result_path=sfn.JsonPath.DISCARD)
+        for task in (acquire, read, holder, take_over):
+            retry_transient(task)
+            on_error(task)
+
+        acquire.next(acquired)
+        read.next(
+            sfn.Choice(scope, "DeploymentLockHeld?")
+            .when(sfn.Condition.is_present(_LOCK_OWNER), holder)
+            .otherwise(acquire)  # released in the meantime
+        )
+        holder.next(
+            sfn.Choice(scope, "LockHolderRunning?")
+            .when(sfn.Condition.string_equals(state_path("lockHolder", "status"), "RUNNING"), wait)
+            .otherwise(take_over)
+        )
+        wait.next(acquire)
+        take_over.next(acquired)
+        return acquire, acquired
+
+    def _lock_tasks(
+        self, scope: Construct
+    ) -> tuple[tasks.DynamoPutItem, tasks.DynamoGetItem, tasks.CallAwsService, tasks.DynamoPutItem]:
+        """``(AcquireDeploymentLock, ReadDeploymentLock, DescribeLockHolder, TakeOverDeploymentLock)``."""
         item = {
             **self._key(),
             "owner": _string(sfn.JsonPath.execution_id),
             "acquiredAt": _string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
-            "modelPackageArn": _string(sfn.JsonPath.string_at("$.deploy.modelPackageArn")),
+            "modelPackageArn": _string(sfn.JsonPath.string_at(state_path("deploy", "modelPackageArn"))),
         }
         acquire = tasks.DynamoPutItem(
             scope,
@@ -102,7 +137,7 @@ class DeploymentLock(Construct):
             table=self.table,
             key=self._key(),
             consistent_read=True,
-            result_path="$.lock",
+            result_path=state_path("lock"),
         )
         holder = tasks.CallAwsService(
             scope,
@@ -111,9 +146,9 @@ class DeploymentLock(Construct):
             action="describeExecution",
             iam_action="states:DescribeExecution",
             iam_resources=[self._execution_arn_pattern],
-            parameters={"ExecutionArn": sfn.JsonPath.string_at("$.lock.Item.owner.S")},
+            parameters={"ExecutionArn": sfn.JsonPath.string_at(_LOCK_OWNER)},
             result_selector={"status": sfn.JsonPath.string_at("$.Status")},
-            result_path="$.lockHolder",
+            result_path=state_path("lockHolder"),
         )
         take_over = tasks.DynamoPutItem(
             scope,
@@ -122,35 +157,10 @@ class DeploymentLock(Construct):
             item=item,
             condition_expression="#owner = :stale",
             expression_attribute_names=_OWNER,
-            expression_attribute_values={":stale": _string(sfn.JsonPath.string_at("$.lock.Item.owner.S"))},
+            expression_attribute_values={":stale": _string(sfn.JsonPath.string_at(_LOCK_OWNER))},
             result_path=sfn.JsonPath.DISCARD,
         )
-        wait = sfn.Wait(scope, "WaitForDeploymentLock", time=sfn.WaitTime.duration(self._poll))
-        acquired = sfn.Pass(scope, "DeploymentLockHeld", comment="This execution holds the endpoint's lock")
-
-        acquire.add_catch(read, errors=[CONDITIONAL_CHECK_FAILED], result_path=sfn.JsonPath.DISCARD)
-        # Another execution took the lock between the failed PutItem and the takeover: start over.
-        take_over.add_catch(acquire, errors=[CONDITIONAL_CHECK_FAILED], result_path=sfn.JsonPath.DISCARD)
-        # The holder is gone from Step Functions altogether: its lock is as stale as a finished one's.
-        holder.add_catch(take_over, errors=["Sfn.ExecutionDoesNotExistException"], result_path=sfn.JsonPath.DISCARD)
-        for task in (acquire, read, holder, take_over):
-            retry_transient(task)
-            on_error(task)
-
-        acquire.next(acquired)
-        read.next(
-            sfn.Choice(scope, "DeploymentLockHeld?")
-            .when(sfn.Condition.is_present("$.lock.Item.owner.S"), holder)
-            .otherwise(acquire)  # released in the meantime
-        )
-        holder.next(
-            sfn.Choice(scope, "LockHolderRunning?")
-            .when(sfn.Condition.string_equals("$.lockHolder.status", "RUNNING"), wait)
-            .otherwise(take_over)
-        )
-        wait.next(acquire)
-        take_over.next(acquired)
-        return acquire, acquired
+        return acquire, read, holder, take_over
 
     def release(self, scope: Construct, state_id: str) -> tasks.DynamoDeleteItem:
         """A DeleteItem of this execution's own lock. A release that fails (the lock was taken over,

@@ -59,9 +59,56 @@ class DriftMonitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         prefixes = prefixes or DriftPrefixes()
-        drift = config.drift
+        self.function = self._drift_function(
+            config, code=code, project_root=project_root, artifacts=artifacts, prefixes=prefixes
+        )
+        self._grant(config, artifacts, prefixes)
+        dead_letters = DeadLetterQueue(
+            self, "DeadLetters", purpose="drift schedule or drift-alarm retraining events", alarm_topic=topic
+        ).queue
+        # A drift check that fails after Lambda's own retries is parked too, not discarded.
+        self.function.function.configure_async_invoke(
+            on_failure=lambda_destinations.SqsDestination(dead_letters), retry_attempts=2
+        )
+        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Runs the drift check over the latest capture window",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(config.drift.schedule_minutes)),
+        )
+        self.schedule.add_target(
+            targets.LambdaFunction(self.function.function, dead_letter_queue=dead_letters, retry_attempts=2)
+        )
+        self.metric, self.alarm = self._drift_alarm(config, topic)
+        self.retrain_rule = events.Rule(
+            self,
+            "RetrainOnAlarm",
+            description="Starts a retraining when the drift alarm goes into ALARM",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                resources=[self.alarm.alarm_arn],
+                detail={"state": {"value": ["ALARM"]}},
+            ),
+        )
+        self.retrain_rule.add_target(
+            targets.LambdaFunction(
+                trigger, dead_letter_queue=dead_letters, retry_attempts=8, max_event_age=cdk.Duration.hours(24)
+            )
+        )
 
-        self.function = PipelineFunction(
+    def _drift_function(
+        self,
+        config: MlopsConfig,
+        *,
+        code: lambda_.Code,
+        project_root: Path,
+        artifacts: BucketRef,
+        prefixes: DriftPrefixes,
+    ) -> PipelineFunction:
+        drift = config.drift
+        return PipelineFunction(
             self,
             "Drift",
             name="drift",
@@ -88,39 +135,23 @@ class DriftMonitoring(Construct):
                 "MODEL_NAME": config.model_name,
             },
         )
-        self._grant(config, artifacts, prefixes)
 
-        dead_letters = DeadLetterQueue(
-            self, "DeadLetters", purpose="drift schedule or drift-alarm retraining events", alarm_topic=topic
-        ).queue
-        # A drift check that fails after Lambda's own retries is parked too, not discarded.
-        self.function.function.configure_async_invoke(
-            on_failure=lambda_destinations.SqsDestination(dead_letters), retry_attempts=2
-        )
-        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            description="Runs the drift check over the latest capture window",
-            schedule=events.Schedule.rate(cdk.Duration.minutes(drift.schedule_minutes)),
-        )
-        self.schedule.add_target(
-            targets.LambdaFunction(self.function.function, dead_letter_queue=dead_letters, retry_attempts=2)
-        )
-
-        self.metric = cloudwatch.Metric(
+    def _drift_alarm(self, config: MlopsConfig, topic: sns.ITopic) -> tuple[cloudwatch.Metric, cloudwatch.Alarm]:
+        """``DriftDetected``: notified, and (``RetrainOnAlarm``) retrained on."""
+        drift = config.drift
+        metric = cloudwatch.Metric(
             namespace=drift.metric_namespace,
             metric_name="DriftDetected",
             dimensions_map={"Model": config.model_name},
             statistic=cloudwatch.Stats.MAXIMUM,
             period=cdk.Duration.seconds(drift.alarm.period_seconds),
         )
-        self.alarm = cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
             "Alarm",
             alarm_name=config.alarm_name,
             alarm_description=f"Input drift on the {config.endpoint_name} endpoint: starts a retraining",
-            metric=self.metric,
+            metric=metric,
             threshold=drift.alarm.threshold,
             evaluation_periods=drift.alarm.evaluation_periods,
             datapoints_to_alarm=drift.alarm.datapoints_to_alarm,
@@ -128,24 +159,8 @@ class DriftMonitoring(Construct):
             # No verdict (too little traffic) is not drift.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
-
-        self.retrain_rule = events.Rule(
-            self,
-            "RetrainOnAlarm",
-            description="Starts a retraining when the drift alarm goes into ALARM",
-            event_pattern=events.EventPattern(
-                source=["aws.cloudwatch"],
-                detail_type=["CloudWatch Alarm State Change"],
-                resources=[self.alarm.alarm_arn],
-                detail={"state": {"value": ["ALARM"]}},
-            ),
-        )
-        self.retrain_rule.add_target(
-            targets.LambdaFunction(
-                trigger, dead_letter_queue=dead_letters, retry_attempts=8, max_event_age=cdk.Duration.hours(24)
-            )
-        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return metric, alarm
 
     def _grant(self, config: MlopsConfig, artifacts: BucketRef, prefixes: DriftPrefixes) -> None:
         role = self.function.role

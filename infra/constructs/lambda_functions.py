@@ -37,8 +37,6 @@ from infra.constructs.log_encryption import LogEncryptionKey
 
 __all__ = [
     "LAYER_TABLE_FILE",
-    "POWERTOOLS_ACCOUNT",
-    "SDK_PANDAS_ACCOUNT",
     "LambdaCodeBundler",
     "LayerTable",
     "ManagedLayers",
@@ -49,10 +47,6 @@ __all__ = [
     "runtime_for",
 ]
 
-# Publishers of the public managed layers in the main commercial regions (opt-in regions publish
-# the AWS SDK for pandas from accounts of their own: the data file has them).
-POWERTOOLS_ACCOUNT = "017000801446"
-SDK_PANDAS_ACCOUNT = "336392948345"
 SCHEMA_FILE_NAME = "schema.json"
 LAYER_TABLE_FILE = Path(__file__).resolve().parents[1] / "data" / "lambda_layers.json"
 # Keys of a row of the layer mapping (CloudFormation mapping keys are alphanumeric).

@@ -10,6 +10,13 @@ ends ``AwaitingApproval``: its approval in the registry starts a run with ``{"de
 Every task retries transient service errors and sends anything else to one failure path that
 notifies and fails the execution with the original error, so a run never ends silently.
 
+The phases build their states in this construct (states are named by their id, and their ids
+stay what they were): ``FailurePath`` (``failure_path.py``), ``ValidationPhase``
+(``validation_phase.py``), ``TrainingPhase`` (``training_phase.py``), the approval gate here, and
+``DeploymentPhase`` (``deployment.py``). Every JSONPath into the run's state is named with
+``state_path`` and every payload a function reads is checked with ``contract_payload``
+(``state_contracts.py``, over ``functions/shared/contracts.py``), both at synth.
+
 Choices read flat paths only (``$.champion.found``, ``$.evaluation.approved``,
 ``$.endpoint.EndpointStatus``) because the local executor and the console both handle those
 unambiguously.
@@ -17,12 +24,9 @@ unambiguously.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import TypeVar
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -31,20 +35,23 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from functions.shared.contracts import DeployRequest
 from infra.compliance import acknowledge, logical_id
 from infra.config import APPROVAL_MODES, ServingConfig, TrainingConfig
 from infra.constructs.deployment import VARIANT_NAME, DeploymentPhase
+from infra.constructs.failure_path import FailurePath
 from infra.constructs.log_encryption import LogEncryptionKey
-from infra.constructs.retries import TRANSIENT_ERRORS, retry_transient
+from infra.constructs.retries import TRANSIENT_ERRORS
+from infra.constructs.state_contracts import contract_payload, state_path
 from infra.constructs.training_code import SourceArchiveCopy
+from infra.constructs.training_phase import TrainingPhase
+from infra.constructs.validation_phase import ValidationPhase
 from infra.naming import BucketRef, nag_arn
 
 __all__ = ["TRANSIENT_ERRORS", "VARIANT_NAME", "PipelineFunctions", "PipelineStateMachine"]
 
 # Training (<= maxRuntimeSeconds) plus endpoint creation fit well inside; a stuck run ends here.
 DEFAULT_TIMEOUT = cdk.Duration.hours(6)
-
-_GuardedT = TypeVar("_GuardedT", bound=sfn.TaskStateBase | sfn.CustomState)
 
 
 @dataclass(frozen=True)
@@ -57,35 +64,6 @@ class PipelineFunctions:
     evaluate: lambda_.IFunction
     register: lambda_.IFunction
     deploy: lambda_.IFunction
-
-
-class _S3Uri(tasks.S3Location):
-    """A fixed ``s3://`` location. ``S3Location.from_bucket`` renders an HTTPS URL, which the
-    training job accepts but then reports back (``S3ModelArtifacts``) in the same form, while the
-    S3 layout, the evaluate function and the model registry all speak ``s3://``."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__()
-        self._uri = uri
-
-    def bind(
-        self, _task: tasks.ISageMakerTask, *, for_reading: bool | None = None, for_writing: bool | None = None
-    ) -> tasks.S3LocationConfig:
-        return tasks.S3LocationConfig(uri=self._uri)
-
-
-def _execution_scoped(kind: str) -> str:
-    """``<kind>-<executionName>``: names that tie a SageMaker resource to the run that made it."""
-    return sfn.JsonPath.format(f"{kind}-{{}}", sfn.JsonPath.execution_name)
-
-
-def _attempt_scoped(kind: str) -> str:
-    """``<kind>-<executionName>-<attempt>``: a retried ``.sync`` job state creates its job again, and
-    SageMaker refuses a job name in use (``ResourceInUse``), so each attempt (``$$.State.RetryCount``,
-    0 for the first) names its own job. The trigger keeps execution names <= 54 characters."""
-    return sfn.JsonPath.format(
-        f"{kind}-{{}}-{{}}", sfn.JsonPath.execution_name, sfn.JsonPath.string_at("$$.State.RetryCount")
-    )
 
 
 class PipelineStateMachine(Construct):
@@ -122,167 +100,24 @@ class PipelineStateMachine(Construct):
             raise ValueError(f"approval must be one of {list(APPROVAL_MODES)}, got {approval!r}")
         # CDK tasks add S3 grants to the role they pass; the role already holds exact statements.
         self._sagemaker_role = sagemaker_role.without_policy_updates()
-        self._artifacts = artifacts
-        self._training_prefix = training_prefix
-        self._training_image_uri = training_image_uri
-        self._source_archive = source_archive
-        self._source_archive_url = source_archive.url  # training reads the artifacts bucket's copy
-        self._train_program = train_program
-        self._training = training
-        self._endpoint_name = endpoint_name
         self._topic = topic
-
-        self._notify_failure = tasks.SnsPublish(
+        # Every phase's states are created in this construct: states are named by their id.
+        self._failure = FailurePath(self, topic=topic, state_machine_name=state_machine_name)
+        validation = ValidationPhase(
+            self, validate=functions.validate, failure=self._failure, max_concurrency=validation_max_concurrency
+        )
+        training_phase = TrainingPhase(
             self,
-            "NotifyFailure",
-            topic=topic,
-            subject="MLOps pipeline failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "event": "PipelineFailed",
-                    "stateMachine": state_machine_name,
-                    "executionArn": sfn.JsonPath.execution_id,
-                    # Only fields every Catch guarantees: the failure path itself must not fail.
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
+            functions=functions,
+            failure=self._failure,
+            sagemaker_role=self._sagemaker_role,
+            artifacts=artifacts,
+            training_prefix=training_prefix,
+            training_image_uri=training_image_uri,
+            source_archive=source_archive,
+            train_program=train_program,
+            training=training,
         )
-        self._notify_failure.add_retry(errors=["States.ALL"], max_attempts=3, backoff_rate=2)
-        self._notify_failure.next(
-            sfn.Fail(self, "PipelineFailed", error_path="$.error.Error", cause_path="$.error.Cause")
-        )
-
-        validate = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "Validate",
-                lambda_function=functions.validate,
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.validation",
-            )
-        )
-        resolve_champion = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "ResolveChampion",
-                lambda_function=functions.champion,
-                payload=sfn.TaskInput.from_object({}),
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.champion",
-            )
-        )
-        evaluate = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "Evaluate",
-                lambda_function=functions.evaluate,
-                # The function gets {"jobName", "modelArtifacts"}; ResultPath still writes into the
-                # full state (a string Parameters would not be valid ASL).
-                input_path="$.training",
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.evaluation",
-            )
-        )
-        register = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "Register",
-                lambda_function=functions.register,
-                payload=sfn.TaskInput.from_object(
-                    {
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "reason": sfn.JsonPath.string_at("$.reason"),
-                        "data": sfn.JsonPath.object_at("$.data"),
-                        "validation": sfn.JsonPath.object_at("$.validation"),
-                        "training": sfn.JsonPath.object_at("$.training"),
-                        "evaluation": sfn.JsonPath.object_at("$.evaluation"),
-                        "plan": sfn.JsonPath.object_at("$.plan"),
-                    }
-                ),
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.registration",
-            )
-        )
-        evaluate.next(register)
-
-        train_with_champion = self._training_job("TrainWithChampion", with_champion=True).next(evaluate)
-        train = self._training_job("Train", with_champion=False).next(evaluate)
-        has_champion = (
-            sfn.Choice(self, "HasChampion?")
-            .when(sfn.Condition.boolean_equals("$.champion.found", True), train_with_champion)
-            .otherwise(train)
-        )
-        plan_training = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "PlanTraining",
-                lambda_function=functions.plan,
-                payload=sfn.TaskInput.from_object(
-                    {
-                        "reason": sfn.JsonPath.string_at("$.reason"),
-                        "executionName": sfn.JsonPath.execution_name,
-                        "champion": sfn.JsonPath.object_at("$.champion"),
-                        "validation": sfn.JsonPath.object_at("$.validation"),
-                    }
-                ),
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.plan",
-            )
-        )
-        # The code is copied out of the CDK's asset bucket before it trains a model: the run's lineage
-        # then points at an object that no `cdk gc` can take away.
-        publish_code = self._guard(
-            tasks.CallAwsService(
-                self,
-                "PublishSourceArchive",
-                service="s3",
-                action="copyObject",
-                iam_action="s3:PutObject",
-                iam_resources=[source_archive.arn],
-                parameters={
-                    "Bucket": source_archive.bucket,
-                    "Key": source_archive.key,
-                    "CopySource": f"{source_archive.source_bucket}/{source_archive.source_key}",
-                    "TaggingDirective": "REPLACE",
-                },
-                result_path=sfn.JsonPath.DISCARD,
-            )
-        )
-        publish_code.next(has_champion)
-        # A run that has nothing new to learn from ends here, successfully: the champion keeps serving.
-        should_train = (
-            sfn.Choice(self, "Train?")
-            .when(sfn.Condition.boolean_equals("$.plan.train", True), publish_code)
-            .otherwise(sfn.Succeed(self, "NotRetrained", comment="No new labelled data, or uploads do not retrain"))
-        )
-        plan_training.next(should_train)
-
-        notify_rejected = self._guard(
-            tasks.SnsPublish(
-                self,
-                "NotifyRejected",
-                topic=topic,
-                subject="MLOps model rejected",
-                message=sfn.TaskInput.from_object(
-                    {
-                        "event": "ModelRejected",
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "modelPackageArn": sfn.JsonPath.string_at("$.registration.modelPackageArn"),
-                        "reasons": sfn.JsonPath.list_at("$.evaluation.reasons"),
-                    }
-                ),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-        )
-        notify_rejected.next(sfn.Succeed(self, "ModelRejected"))
-
         self.deployment = DeploymentPhase(
             self,
             "Deployment",
@@ -296,166 +131,74 @@ class PipelineStateMachine(Construct):
             name_prefix=name_prefix,
             state_machine_name=state_machine_name,
             topic=topic,
-            notify_failure=self._notify_failure,
+            notify_failure=self._failure.start,
             package_arn_pattern=package_arn_pattern,
         )
-        register.next(
-            sfn.Choice(self, "Approved?")
-            .when(sfn.Condition.boolean_equals("$.evaluation.approved", True), self._after_approval(approval))
-            .otherwise(notify_rejected)
+        self.log_group, self.state_machine = self._state_machine(
+            self._definition(validation, training_phase, approval),
+            state_machine_name=state_machine_name,
+            timeout=timeout or DEFAULT_TIMEOUT,
+        )
+        self._permissions(functions, source_archive, state_machine_name, package_arn_pattern)
+
+    # --- building blocks -------------------------------------------------------------------
+
+    def _definition(self, validation: ValidationPhase, training: TrainingPhase, approval: str) -> sfn.Choice:
+        """``DeployOnly?`` -> validation -> training -> the gate -> the deployment phase."""
+        training.registered.next(self._gate(approval))
+        validation.next(training.start)
+        # A run started with {"deploy": {"modelPackageArn"}} (a registry approval, a rollback) only deploys.
+        return (
+            sfn.Choice(self, "DeployOnly?")
+            .when(sfn.Condition.is_present(state_path("deploy", "modelPackageArn")), self.deployment.start)
+            .otherwise(validation.start)
         )
 
-        # A run started with {"deploy": {"modelPackageArn"}} (a registry approval, a rollback) only deploys.
-        definition = (
-            sfn.Choice(self, "DeployOnly?")
-            .when(sfn.Condition.is_present("$.deploy.modelPackageArn"), self.deployment.start)
-            .otherwise(validate)
-        )
-        validate.next(self._distributed_validation(functions.validate, validation_max_concurrency, resolve_champion))
-        resolve_champion.next(plan_training)
-        self.log_group = logs.LogGroup(
+    def _state_machine(
+        self, definition: sfn.IChainable, *, state_machine_name: str, timeout: cdk.Duration
+    ) -> tuple[logs.LogGroup, sfn.StateMachine]:
+        log_group = logs.LogGroup(
             self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, encryption_key=LogEncryptionKey.of(self)
         )
-        self.state_machine = sfn.StateMachine(
+        state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=timeout or DEFAULT_TIMEOUT,
+            timeout=timeout,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             comment="Validate, train, evaluate, register and deploy one model (docs/ARCHITECTURE.md)",
         )
-        self.deployment.grant(self.state_machine)
-        # CopyObject reads the source object (the CDK asset) besides writing the copy.
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._source_archive.source_arn])
-        )
-        self._acknowledge(functions, state_machine_name, package_arn_pattern)
-        self._acknowledge_distributed_map()
+        return log_group, state_machine
 
-    # --- building blocks -------------------------------------------------------------------
-
-    def _distributed_validation(
-        self, validate: lambda_.IFunction, max_concurrency: int, then: sfn.IChainable
-    ) -> sfn.Choice:
-        """``Validated?``: the single-function answer goes on; a map plan (``$.validation.mode`` =
-        ``map``) runs ``ValidateParts`` (a Distributed Map over its items, each a ``part`` action of
-        the validate function) and ``ReduceValidation``, whose answer replaces the plan: both paths
-        leave the same ``$.validation`` (docs/ARCHITECTURE.md, "Validation beyond one function")."""
-        part = retry_transient(
-            tasks.LambdaInvoke(
+    def _gate(self, approval: str) -> sfn.Choice:
+        """``Approved?``: an approved challenger goes on (``_after_approval``); a rejected one is notified."""
+        notify_rejected = self._failure.guard(
+            tasks.SnsPublish(
                 self,
-                "ValidatePart",
-                lambda_function=validate,
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
+                "NotifyRejected",
+                topic=self._topic,
+                subject="MLOps model rejected",
+                message=sfn.TaskInput.from_object(
+                    {
+                        "event": "ModelRejected",
+                        "executionArn": sfn.JsonPath.execution_id,
+                        "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
+                        "reasons": sfn.JsonPath.list_at(state_path("evaluation", "reasons")),
+                    }
+                ),
+                result_path=sfn.JsonPath.DISCARD,
             )
         )
-        parts = sfn.DistributedMap(
-            self,
-            "ValidateParts",
-            items_path="$.validation.items",
-            item_selector={
-                "action": "part",
-                "kind.$": "$.validation.kind",
-                "runId.$": "$.validation.runId",
-                "data.$": "$.validation.source",
-                "item.$": "$$.Map.Item.Value",
-            },
-            max_concurrency=max_concurrency,
-            # The reduce reads the partial results from S3: the parts' answers are not kept in the
-            # state (256 KiB), however many there are.
-            result_path=sfn.JsonPath.DISCARD,
-            map_execution_type=sfn.StateMachineType.STANDARD,
-        )
-        parts.item_processor(part)
-        parts.add_catch(self._notify_failure, errors=["States.ALL"], result_path="$.error")
-        reduce = self._guard(
-            tasks.LambdaInvoke(
-                self,
-                "ReduceValidation",
-                lambda_function=validate,
-                payload=sfn.TaskInput.from_object(
-                    {"action": "reduce", "validation": sfn.JsonPath.object_at("$.validation")}
-                ),
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path="$.validation",
+        notify_rejected.next(sfn.Succeed(self, "ModelRejected"))
+        return (
+            sfn.Choice(self, "Approved?")
+            .when(
+                sfn.Condition.boolean_equals(state_path("evaluation", "approved"), True),
+                self._after_approval(approval),
             )
-        )
-        parts.next(reduce).next(then)
-        is_map = sfn.Condition.and_(
-            sfn.Condition.is_present("$.validation.mode"), sfn.Condition.string_equals("$.validation.mode", "map")
-        )
-        return sfn.Choice(self, "ValidationMap?").when(is_map, parts).otherwise(then)
-
-    def _guard(self, task: _GuardedT) -> _GuardedT:
-        """Retry transient errors, then route every other error to the one failure path."""
-        retry_transient(task)
-        task.add_catch(self._notify_failure, errors=["States.ALL"], result_path="$.error")
-        return task
-
-    def _training_job(self, state_id: str, *, with_champion: bool) -> tasks.SageMakerCreateTrainingJob:
-        # The window's batches, exactly: a SageMaker manifest the plan step wrote; and the plan itself,
-        # which tells the script which batches the champion has seen (the holdout comes from the others).
-        channels = [
-            self._channel("train", "$.plan.manifestUri", content_type="text/csv", manifest=True),
-            self._channel("plan", "$.plan.planPrefixUri", content_type="application/json"),
-        ]
-        if with_champion:
-            channels.append(self._channel("champion", "$.champion.modelDataUrl"))
-        hyperparameters: dict[str, str] = {
-            # JSON-encoded as the SageMaker SDK writes it; the training toolkit decodes each value.
-            "sagemaker_program": json.dumps(self._train_program),
-            "sagemaker_submit_directory": self._source_archive_url,
-            "sagemaker_region": cdk.Aws.REGION,
-            **self._training.hyperparameters,
-        }
-        return self._guard(
-            tasks.SageMakerCreateTrainingJob(
-                self,
-                state_id,
-                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                training_job_name=_attempt_scoped("train"),
-                role=self._sagemaker_role,
-                algorithm_specification=tasks.AlgorithmSpecification(
-                    training_image=tasks.DockerImage.from_registry(self._training_image_uri),
-                    training_input_mode=tasks.InputMode.FILE,
-                ),
-                input_data_config=channels,
-                output_data_config=tasks.OutputDataConfig(
-                    s3_output_location=_S3Uri(self._artifacts.s3_uri(self._training_prefix))
-                ),
-                resource_config=tasks.ResourceConfig(
-                    instance_count=1,
-                    instance_type=ec2.InstanceType(self._training.instance_type.removeprefix("ml.")),
-                    volume_size=cdk.Size.gibibytes(self._training.volume_size_gb),
-                ),
-                stopping_condition=tasks.StoppingCondition(
-                    max_runtime=cdk.Duration.seconds(self._training.max_runtime_seconds)
-                ),
-                hyperparameters=hyperparameters,
-                result_selector={
-                    "jobName": sfn.JsonPath.string_at("$.TrainingJobName"),
-                    "modelArtifacts": sfn.JsonPath.string_at("$.ModelArtifacts.S3ModelArtifacts"),
-                },
-                result_path="$.training",
-            )
-        )
-
-    @staticmethod
-    def _channel(name: str, uri_path: str, *, content_type: str | None = None, manifest: bool = False) -> tasks.Channel:
-        return tasks.Channel(
-            channel_name=name,
-            content_type=content_type,
-            data_source=tasks.DataSource(
-                s3_data_source=tasks.S3DataSource(
-                    s3_location=tasks.S3Location.from_json_expression(uri_path),
-                    s3_data_type=tasks.S3DataType.MANIFEST_FILE if manifest else tasks.S3DataType.S3_PREFIX,
-                    s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
-                )
-            ),
+            .otherwise(notify_rejected)
         )
 
     def _after_approval(self, approval: str) -> sfn.IChainable:
@@ -464,10 +207,12 @@ class PipelineStateMachine(Construct):
             return sfn.Pass(
                 self,
                 "DeployChallenger",
-                parameters={"modelPackageArn.$": "$.registration.modelPackageArn"},
-                result_path="$.deploy",
+                parameters=contract_payload(
+                    DeployRequest, {"modelPackageArn.$": state_path("registration", "modelPackageArn")}
+                ),
+                result_path=state_path("deploy"),
             ).next(self.deployment.start)
-        notify = self._guard(
+        notify = self._failure.guard(
             tasks.SnsPublish(
                 self,
                 "NotifyAwaitingApproval",
@@ -477,8 +222,8 @@ class PipelineStateMachine(Construct):
                     {
                         "event": "ModelAwaitingApproval",
                         "executionArn": sfn.JsonPath.execution_id,
-                        "modelPackageArn": sfn.JsonPath.string_at("$.registration.modelPackageArn"),
-                        "version": sfn.JsonPath.number_at("$.registration.version"),
+                        "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
+                        "version": sfn.JsonPath.number_at(state_path("registration", "version")),
                         "howToApprove": "mlops approve VERSION (or approve it in the SageMaker Model Registry)",
                     }
                 ),
@@ -488,6 +233,22 @@ class PipelineStateMachine(Construct):
         return notify.next(
             sfn.Succeed(self, "AwaitingApproval", comment="Registered PendingManualApproval; approval deploys it")
         )
+
+    def _permissions(
+        self,
+        functions: PipelineFunctions,
+        source_archive: SourceArchiveCopy,
+        state_machine_name: str,
+        package_arn_pattern: str,
+    ) -> None:
+        """What the states' own grants lack, and the reasons for the wildcards they need."""
+        self.deployment.grant(self.state_machine)
+        # CopyObject reads the source object (the CDK asset) besides writing the copy.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[source_archive.source_arn])
+        )
+        self._acknowledge(functions, state_machine_name, package_arn_pattern)
+        self._acknowledge_distributed_map()
 
     def _acknowledge_distributed_map(self) -> None:
         """The Distributed Map's child executions (the CDK's DistributedMapPolicy) are named by Step Functions."""

@@ -67,9 +67,33 @@ class QualityMonitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         prefixes = prefixes or QualityPrefixes()
-        quality = config.quality
+        self.function = self._ground_truth_function(
+            config, dataset_name=dataset_name, code=code, project_root=project_root, buckets=buckets, prefixes=prefixes
+        )
+        self._grant(config, buckets, prefixes)
+        self.dead_letters = DeadLetterQueue(
+            self, "DeadLetters", purpose="ground-truth, quality-alarm or recheck events", alarm_topic=topic
+        ).queue
+        self.function.function.configure_async_invoke(
+            on_failure=lambda_destinations.SqsDestination(self.dead_letters), retry_attempts=2
+        )
+        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
+        self.ground_truth_rule = self._ground_truth_rule(config, buckets)
+        self.metric, self.alarm = self._quality_alarm(config, topic)
+        self._retraining_rules(config, trigger)
 
-        self.function = PipelineFunction(
+    def _ground_truth_function(
+        self,
+        config: MlopsConfig,
+        *,
+        dataset_name: str,
+        code: lambda_.Code,
+        project_root: Path,
+        buckets: DataBucketNames,
+        prefixes: QualityPrefixes,
+    ) -> PipelineFunction:
+        quality = config.quality
+        return PipelineFunction(
             self,
             "GroundTruth",
             name="groundtruth",
@@ -97,16 +121,9 @@ class QualityMonitoring(Construct):
                 "MODEL_NAME": config.model_name,
             },
         )
-        self._grant(config, buckets, prefixes)
 
-        self.dead_letters = DeadLetterQueue(
-            self, "DeadLetters", purpose="ground-truth, quality-alarm or recheck events", alarm_topic=topic
-        ).queue
-        self.function.function.configure_async_invoke(
-            on_failure=lambda_destinations.SqsDestination(self.dead_letters), retry_attempts=2
-        )
-        skip_checkov(self.function.function, "CKV_AWS_116", ON_FAILURE_DESTINATION_REASON)
-        self.ground_truth_rule = events.Rule(
+    def _ground_truth_rule(self, config: MlopsConfig, buckets: DataBucketNames) -> events.Rule:
+        rule = events.Rule(
             self,
             "GroundTruthArrived",
             description="Joins a label file with the captured requests when it lands under the ground-truth prefix",
@@ -119,16 +136,20 @@ class QualityMonitoring(Construct):
                 },
             ),
         )
-        self.ground_truth_rule.add_target(self._target(self.function.function))
+        rule.add_target(self._target(self.function.function))
+        return rule
 
-        self.metric = cloudwatch.Metric(
+    def _quality_alarm(self, config: MlopsConfig, topic: sns.ITopic) -> tuple[cloudwatch.Metric, cloudwatch.Alarm]:
+        """``QualityDrop`` above the tolerance: notified, and (``RetrainOnQualityAlarm``) retrained on."""
+        quality = config.quality
+        metric = cloudwatch.Metric(
             namespace=quality.metric_namespace,
             metric_name=QUALITY_DROP_METRIC,
             dimensions_map={"Model": config.model_name},
             statistic=cloudwatch.Stats.MAXIMUM,
             period=cdk.Duration.seconds(quality.alarm.period_seconds),
         )
-        self.alarm = cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
             "Alarm",
             alarm_name=config.quality_alarm_name,
@@ -136,7 +157,7 @@ class QualityMonitoring(Construct):
                 f"{quality.metric} on labelled traffic of {config.endpoint_name} fell more than "
                 f"{quality.tolerance:g} below the serving model's holdout figure: starts a retraining"
             ),
-            metric=self.metric,
+            metric=metric,
             threshold=quality.tolerance,
             evaluation_periods=quality.alarm.evaluation_periods,
             datapoints_to_alarm=quality.alarm.datapoints_to_alarm,
@@ -144,8 +165,10 @@ class QualityMonitoring(Construct):
             # No labels in a period (or too few to judge) is not a quality problem.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return metric, alarm
 
+    def _retraining_rules(self, config: MlopsConfig, trigger: lambda_.IFunction) -> None:
         self.retrain_rule = events.Rule(
             self,
             "RetrainOnQualityAlarm",

@@ -47,6 +47,37 @@ class SageMakerExecutionRole(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="SageMaker training jobs and endpoint of the MLOps pipeline",
         )
+        self.policy = iam.Policy(
+            self,
+            "Policy",
+            statements=self._statements(
+                curated=curated,
+                snapshots_prefix=snapshots_prefix,
+                artifacts=artifacts,
+                training_prefix=training_prefix,
+                capture_prefix=capture_prefix,
+                source_archive=source_archive,
+                image_repository_arns=image_repository_arns,
+                published_source_archive_arn=published_source_archive_arn,
+                endpoint_name=endpoint_name,
+            ),
+        )
+        self.policy.attach_to_role(self.role)
+        self._acknowledge(curated, snapshots_prefix, artifacts, training_prefix, capture_prefix, endpoint_name)
+
+    def _statements(
+        self,
+        *,
+        curated: BucketRef,
+        snapshots_prefix: str,
+        artifacts: BucketRef,
+        training_prefix: str,
+        capture_prefix: str,
+        source_archive: s3_assets.Asset,
+        image_repository_arns: Sequence[str],
+        published_source_archive_arn: str | None,
+        endpoint_name: str,
+    ) -> list[iam.PolicyStatement]:
         stack = cdk.Stack.of(self)
         log_groups = {
             group: stack.format_arn(
@@ -57,7 +88,7 @@ class SageMakerExecutionRole(Construct):
             )
             for group in ("TrainingJobs", f"Endpoints/{endpoint_name}")
         }
-        statements = [
+        return [
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[curated.objects_arn(snapshots_prefix)]),
             _list_prefix(curated, snapshots_prefix),
             iam.PolicyStatement(
@@ -88,9 +119,17 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             ),
         ]
-        self.policy = iam.Policy(self, "Policy", statements=statements)
-        self.policy.attach_to_role(self.role)
 
+    def _acknowledge(
+        self,
+        curated: BucketRef,
+        snapshots_prefix: str,
+        artifacts: BucketRef,
+        training_prefix: str,
+        capture_prefix: str,
+        endpoint_name: str,
+    ) -> None:
+        """The wildcards of the policy, each forced by a name SageMaker decides at run time."""
         findings = {
             "*": UNSCOPED_ACTIONS_REASON,
             curated.nag_objects_arn(snapshots_prefix): "Snapshot keys carry the dataset version decided at "

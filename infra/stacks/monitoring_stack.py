@@ -88,6 +88,9 @@ class MonitoringStack(cdk.Stack):
             quality_namespace=config.quality.metric_namespace,
             quality_alarm=self.quality.alarm,
         )
+        self._outputs(config, dashboard_name)
+
+    def _outputs(self, config: MlopsConfig, dashboard_name: str) -> None:
         for output_id, value in {
             "DriftFunctionName": self.drift.function.function.function_name,
             "DriftAlarmName": self.drift.alarm.alarm_name,

@@ -88,6 +88,30 @@ class PipelineStack(cdk.Stack):
         schema_path = config.schema_path(project_root)
         dataset = read_dataset_facts(schema_path)
 
+        self._foundations(buckets, schema_path=schema_path, dataset_name=dataset.name)
+        self._training_functions(buckets, dataset_name=dataset.name)
+        self._registry_functions(approval=approval, stage_name=stage_name)
+        self._grant_functions(buckets)
+        for fn in (self.champion, self.register, self.deploy):
+            fn.function.node.add_dependency(self.registry.group)
+
+        self.pipeline = self._pipeline(buckets, approval=approval)
+        self.state_machine = self.pipeline.state_machine
+        for fn in (self.validate, self.champion, self.plan, self.evaluate, self.register, self.deploy):
+            skip_checkov(fn.function, "CKV_AWS_116", SYNCHRONOUS_INVOCATION_REASON)
+        # The topic is encrypted with a customer-managed key: publishing needs a data key.
+        self.notifications.key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey")
+
+        self._trigger_function(buckets, dataset_name=dataset.name)
+        self._grant_trigger(buckets)
+        self._trigger_rules(buckets, approval=approval)
+        self._outputs()
+
+    # --- composition -------------------------------------------------------------------------
+
+    def _foundations(self, buckets: DataBucketNames, *, schema_path: Path, dataset_name: str) -> None:
+        """Code, images, registry, topic and SageMaker role: what the functions and states refer to."""
+        config, project_root = self.config, self._project_root
         self.code = lambda_code_asset(project_root=project_root, schema_path=schema_path)
         self.training_code = TrainingCodeAsset(self, "TrainingCode", project_root=project_root, schema_path=schema_path)
         self.source_archive = self.training_code.copy_to(buckets.artifacts.name)
@@ -102,7 +126,7 @@ class PipelineStack(cdk.Stack):
             self,
             "ModelRegistry",
             group_name=config.model_name,
-            description=f"Models of {dataset.name} trained by the {config.prefix} pipeline",
+            description=f"Models of {dataset_name} trained by the {config.prefix} pipeline",
         )
         self.notifications = NotificationsTopic(
             self, "Notifications", topic_name=f"{config.prefix}-notifications", display_name="MLOps pipeline"
@@ -121,13 +145,16 @@ class PipelineStack(cdk.Stack):
             endpoint_name=config.endpoint_name,
         ).role
 
+    def _training_functions(self, buckets: DataBucketNames, *, dataset_name: str) -> None:
+        """``validate``, ``champion``, ``plan`` and ``evaluate``: up to the gate's decision."""
+        config = self.config
         self.validate = self._function(
             "validate",
             "Validates an upload against the schema: snapshot to curated, or quarantine with a report",
             {
                 "CURATED_BUCKET": buckets.curated.name,
                 "QUARANTINE_BUCKET": buckets.quarantine.name,
-                "DATASET_NAME": dataset.name,
+                "DATASET_NAME": dataset_name,
                 "VALIDATION_MAP_THRESHOLD_BYTES": str(config.validation.map_threshold_bytes),
                 "VALIDATION_PART_BYTES": str(config.validation.part_bytes),
                 "VALIDATION_PARTS_PREFIX": S3Prefixes.PARTS,
@@ -147,7 +174,7 @@ class PipelineStack(cdk.Stack):
             {
                 "CURATED_BUCKET": buckets.curated.name,
                 "ARTIFACTS_BUCKET": buckets.artifacts.name,
-                "DATASET_NAME": dataset.name,
+                "DATASET_NAME": dataset_name,
                 "TRAINING_WINDOW_MODE": config.training.window.mode,
                 "TRAINING_WINDOW_VALUE": str(config.training.window.value),
                 "RETRAIN_ON_UPLOAD": _flag(config.retraining.on_upload),
@@ -165,6 +192,9 @@ class PipelineStack(cdk.Stack):
                 "GATE_MIN_IMPROVEMENT": repr(config.gate.min_improvement),
             },
         )
+
+    def _registry_functions(self, *, approval: str, stage_name: str) -> None:
+        """``register`` and ``deploy``: what the registry and the endpoint come to hold."""
         self.register = self._function(
             "register",
             "Registers the trained model with its metrics and lineage in the model registry",
@@ -183,16 +213,15 @@ class PipelineStack(cdk.Stack):
             "Decides, inside the deployment lock, what a deployment does on the endpoint's current state",
             {
                 "MODEL_PACKAGE_GROUP": self.registry.group_name,
-                "ENDPOINT_NAME": config.endpoint_name,
+                "ENDPOINT_NAME": self.config.endpoint_name,
                 "INFERENCE_PROGRAM": self.training_code.inference_program,
                 "SOURCE_ARCHIVE_URL": self.source_archive.url,
             },
         )
-        self._grant_functions(buckets)
-        for fn in (self.champion, self.register, self.deploy):
-            fn.function.node.add_dependency(self.registry.group)
 
-        self.pipeline = PipelineStateMachine(
+    def _pipeline(self, buckets: DataBucketNames, *, approval: str) -> PipelineStateMachine:
+        config = self.config
+        return PipelineStateMachine(
             self,
             "Pipeline",
             state_machine_name=self.state_machine_name,
@@ -222,12 +251,9 @@ class PipelineStack(cdk.Stack):
             approval=approval,
             validation_max_concurrency=config.validation.max_concurrency,
         )
-        self.state_machine = self.pipeline.state_machine
-        for fn in (self.validate, self.champion, self.plan, self.evaluate, self.register, self.deploy):
-            skip_checkov(fn.function, "CKV_AWS_116", SYNCHRONOUS_INVOCATION_REASON)
-        # The topic is encrypted with a customer-managed key: publishing needs a data key.
-        self.notifications.key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey")
 
+    def _trigger_function(self, buckets: DataBucketNames, *, dataset_name: str) -> None:
+        config = self.config
         self.trigger = self._function(
             "trigger",
             "The one door into the pipeline: uploads, drift and quality alarms, rechecks and manual runs",
@@ -237,7 +263,7 @@ class PipelineStack(cdk.Stack):
                 "INCOMING_BUCKET": buckets.incoming.name,
                 "CURATED_BUCKET": buckets.curated.name,
                 "ARTIFACTS_BUCKET": buckets.artifacts.name,
-                "DATASET_NAME": dataset.name,
+                "DATASET_NAME": dataset_name,
                 "RETRAIN_COOLDOWN_SECONDS": str(config.retraining.cooldown_seconds),
                 "DRIFT_ALARM_NAME": config.alarm_name,
                 "QUALITY_ALARM_NAME": config.quality_alarm_name,
@@ -246,7 +272,9 @@ class PipelineStack(cdk.Stack):
                 "MODEL_PACKAGE_GROUP": self.registry.group_name,
             },
         )
-        self._grant_trigger(buckets)
+
+    def _trigger_rules(self, buckets: DataBucketNames, *, approval: str) -> None:
+        """The events that reach ``trigger``, and the queue where the ones it fails on are parked."""
         self.trigger_dead_letters = DeadLetterQueue(
             self, "TriggerDeadLetters", purpose="events for the trigger function", alarm_topic=self.notifications.topic
         ).queue
@@ -259,7 +287,7 @@ class PipelineStack(cdk.Stack):
             self,
             "UploadTrigger",
             bucket_name=buckets.incoming.name,
-            upload_prefix=config.upload_prefix,
+            upload_prefix=self.config.upload_prefix,
             trigger=self.trigger.function,
             dead_letter_queue=self.trigger_dead_letters,
         )
@@ -276,7 +304,6 @@ class PipelineStack(cdk.Stack):
             if approval == "manual"
             else None
         )
-        self._outputs()
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -297,9 +324,21 @@ class PipelineStack(cdk.Stack):
         )
 
     def _grant_functions(self, buckets: DataBucketNames) -> None:
-        upload = self.config.upload_prefix
-        registry = self.registry
+        """Each function's S3 prefixes and SageMaker resources (docs/ARCHITECTURE.md), nothing else."""
+        self._grant_validate(buckets)
+        self._grant_champion_and_deploy(buckets)
+        self._grant_plan_and_evaluate(buckets)
+        self._grant_register(buckets)
+        packages = nag_arn("sagemaker", f"model-package/{self.registry.group_name.lower()}/*")
+        for role in (self.champion.role, self.register.role, self.deploy.role):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{packages}]",
+                "Model package versions are numbered by SageMaker; access is limited to this model's group.",
+            )
 
+    def _grant_validate(self, buckets: DataBucketNames) -> None:
+        upload = self.config.upload_prefix
         validate = self.validate.role
         # The upload is copied byte for byte (CopyObject, pinned version) into curated or quarantine.
         s3_read(validate, buckets.incoming, [upload], versions=True, tags=True)
@@ -328,6 +367,8 @@ class PipelineStack(cdk.Stack):
             )
         )
 
+    def _grant_champion_and_deploy(self, buckets: DataBucketNames) -> None:
+        registry = self.registry
         champion = self.champion.role
         # The champion is what the endpoint serves: endpoint -> config -> model -> its package.
         read_serving_model(champion, self, self.config.endpoint_name)
@@ -344,6 +385,7 @@ class PipelineStack(cdk.Stack):
         )
         s3_read(deploy, buckets.artifacts, [S3Prefixes.REPORTS])
 
+    def _grant_plan_and_evaluate(self, buckets: DataBucketNames) -> None:
         plan = self.plan.role
         # Batches are listed and their validation.json read; the champion's metrics.json names the
         # batches it trained on; the plan, manifest and retraining state are written.
@@ -355,6 +397,7 @@ class PipelineStack(cdk.Stack):
         s3_read(evaluate, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
         s3_write(evaluate, buckets.artifacts, [S3Prefixes.REPORTS])
 
+    def _grant_register(self, buckets: DataBucketNames) -> None:
         register = self.register.role
         # CreateModelPackage checks that the caller can read the artifacts and metric reports it names.
         s3_read(register, buckets.artifacts, [S3Prefixes.TRAINING, S3Prefixes.REPORTS])
@@ -367,17 +410,9 @@ class PipelineStack(cdk.Stack):
                     "sagemaker:DescribeModelPackage",
                     "sagemaker:DescribeModelPackageGroup",
                 ],
-                resources=[registry.group_arn, registry.package_arn_pattern],
+                resources=[self.registry.group_arn, self.registry.package_arn_pattern],
             )
         )
-
-        packages = nag_arn("sagemaker", f"model-package/{registry.group_name.lower()}/*")
-        for role in (champion, register, deploy):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{packages}]",
-                "Model package versions are numbered by SageMaker; access is limited to this model's group.",
-            )
 
     def _grant_trigger(self, buckets: DataBucketNames) -> None:
         trigger = self.trigger.role

@@ -46,6 +46,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: each worker synthesizes on its own
     fcntl = None  # type: ignore[assignment]
 
+from functions.shared.endpoint import endpoint_state
 from mlops.backtest.policies import Policy
 from mlops.backtest.windows import ReplayPlan, Window
 from mlops.local.assembly import CloudAssembly, read_assembly, synthesize
@@ -376,17 +377,10 @@ class Replay:
 
     def _serving_version(self, resources: StackOutputs) -> int | None:
         """endpoint -> endpoint config -> model -> MLOPS_MODEL_PACKAGE_ARN -> package version."""
-        sagemaker = self.client("sagemaker")
-        try:
-            endpoint = sagemaker.describe_endpoint(EndpointName=resources.endpoint_name)
-        except sagemaker.exceptions.ClientError:
+        served = endpoint_state(resources.endpoint_name, self.client("sagemaker"))
+        if served is None or served.status != "InService":
             return None
-        if endpoint.get("EndpointStatus") != "InService":
-            return None
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        arn = model.get("PrimaryContainer", {}).get("Environment", {}).get("MLOPS_MODEL_PACKAGE_ARN", "")
-        version = arn.rsplit("/", 1)[-1]
+        version = (served.model_package_arn or "").rsplit("/", 1)[-1]
         return int(version) if version.isdigit() else None
 
     def _newest_batch(self, resources: StackOutputs) -> str | None:
@@ -424,8 +418,8 @@ class Replay:
         return {
             "verdict": report.get("verdict"),
             "records": report.get("records"),
-            "predictionPsi": report.get("prediction_psi"),
-            "driftShare": report.get("drift_share"),
+            "predictionPsi": report.get("predictionPsi"),
+            "driftShare": report.get("driftShare"),
             "drifted": [f["name"] for f in report.get("features", []) if f.get("drifted")],
             "reports": len(fresh),
         }
@@ -631,8 +625,9 @@ def _scores(truth: list[int], predicted: list[int], probabilities: list[float]) 
 
 
 def _settle_seconds(context: Mapping[str, Any]) -> int:
-    drift = context.get("drift", {})
-    return int(drift.get("settleSeconds", 120)) if isinstance(drift, dict) else 120
+    """The deployed drift function's settle lag: the policy's context is cdk.json's (plus overrides),
+    which always has `drift.settleSeconds`, so there is no default to repeat here."""
+    return int(context["drift"]["settleSeconds"])
 
 
 def _csv_bytes(header: tuple[str, ...], rows: tuple[dict[str, str], ...]) -> bytes:

@@ -291,8 +291,8 @@ def _summarize(
                 "key": d["key"],
                 "verdict": d["report"].get("verdict"),
                 "records": d["report"].get("records"),
-                "driftShare": d["report"].get("drift_share"),
-                "predictionPsi": d["report"].get("prediction_psi"),
+                "driftShare": d["report"].get("driftShare"),
+                "predictionPsi": d["report"].get("predictionPsi"),
                 "drifted": [f["name"] for f in d["report"].get("features", []) if f.get("drifted")],
             }
             for d in drift

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.shared.endpoint import endpoint_state  # the Lambdas' own lookup, on the demo's client
 from mlops.local.cloud import LocalCloud
 from mlops.local.outputs import StackOutputs as Resources  # the deployed names, shared with the backtest
 
@@ -112,34 +113,26 @@ def _read_json(cloud: LocalCloud, uri: str) -> dict[str, Any]:
 
 
 def endpoint(cloud: LocalCloud, resources: Resources) -> dict[str, Any] | None:
-    sagemaker = cloud.client("sagemaker")
-    try:
-        described = sagemaker.describe_endpoint(EndpointName=resources.endpoint_name)
-    except sagemaker.exceptions.ClientError:
+    served = endpoint_state(resources.endpoint_name, cloud.client("sagemaker"))
+    if served is None:
         return None
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    variant = config["ProductionVariants"][0]
-    model = sagemaker.describe_model(ModelName=variant["ModelName"])
-    environment = model.get("PrimaryContainer", {}).get("Environment", {})
     return {
-        "name": resources.endpoint_name,
-        "status": described["EndpointStatus"],
-        "endpointConfig": described["EndpointConfigName"],
-        "model": variant["ModelName"],
-        "modelPackageArn": environment.get("MLOPS_MODEL_PACKAGE_ARN"),
-        "instanceType": variant.get("InstanceType"),
-        "dataCapture": bool(config.get("DataCaptureConfig", {}).get("EnableCapture")),
+        "name": served.name,
+        "status": served.status,
+        "endpointConfig": served.config_name,
+        "model": served.model_name,
+        "modelPackageArn": served.model_package_arn,
+        "instanceType": served.variant.get("InstanceType"),
+        "dataCapture": bool(served.config.get("DataCaptureConfig", {}).get("EnableCapture")),
     }
 
 
 def serving_baseline(cloud: LocalCloud, resources: Resources) -> dict[str, Any]:
     """The drift baseline of the model the endpoint serves (its `MLOPS_BASELINE_URI`)."""
-    sagemaker = cloud.client("sagemaker")
-    config = sagemaker.describe_endpoint_config(
-        EndpointConfigName=sagemaker.describe_endpoint(EndpointName=resources.endpoint_name)["EndpointConfigName"]
-    )
-    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    return _read_json(cloud, model["PrimaryContainer"]["Environment"]["MLOPS_BASELINE_URI"])
+    served = endpoint_state(resources.endpoint_name, cloud.client("sagemaker"))
+    if served is None or not served.baseline_uri:
+        raise LookupError(f"endpoint {resources.endpoint_name!r} serves no model with a drift baseline")
+    return _read_json(cloud, served.baseline_uri)
 
 
 def count_objects(cloud: LocalCloud, bucket: str, prefix: str) -> int:

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.shared.endpoint import endpoint_state
+
 __all__ = ["PIPELINE_STACK", "ModelVersion", "Registry", "RegistryError", "StackNames"]
 
 PIPELINE_STACK = "{prefix}-pipeline"
@@ -111,16 +113,10 @@ class Registry:
 
     def serving_arn(self) -> str | None:
         """The package the endpoint serves, asked of the endpoint itself (None: nothing serves)."""
-        try:
-            endpoint = self._sagemaker.describe_endpoint(EndpointName=self.names.endpoint_name)
-        except self._sagemaker.exceptions.ClientError:
+        state = endpoint_state(self.names.endpoint_name, self._sagemaker)
+        if state is None or state.status not in {"InService", "Updating", "UpdateRollbackFailed"}:
             return None
-        if endpoint.get("EndpointStatus") not in {"InService", "Updating", "UpdateRollbackFailed"}:
-            return None
-        config = self._sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-        model = self._sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-        arn = (model.get("PrimaryContainer") or {}).get("Environment", {}).get("MLOPS_MODEL_PACKAGE_ARN")
-        return str(arn) if arn else None
+        return state.model_package_arn
 
     def set_approval(self, number: int, status: str, note: str) -> ModelVersion:
         """Approve or reject one version (``note`` becomes its ApprovalDescription)."""

@@ -6,6 +6,6 @@ unit tests), ``verdict`` turns them into a decision and ``report`` renders it fo
 """
 
 from pipelines.drift.baseline import build_baseline
-from pipelines.drift.verdict import DriftConfig, DriftReport, FeatureDrift, assess_drift
+from pipelines.drift.verdict import DriftReport, FeatureDrift, VerdictThresholds, assess_drift
 
-__all__ = ["DriftConfig", "DriftReport", "FeatureDrift", "assess_drift", "build_baseline"]
+__all__ = ["DriftReport", "FeatureDrift", "VerdictThresholds", "assess_drift", "build_baseline"]

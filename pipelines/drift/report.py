@@ -22,15 +22,15 @@ __all__ = ["render_html"]
 _KNOWN_KEYS = frozenset(
     {
         "verdict",
-        "drift_detected",
-        "drift_share",
+        "driftDetected",
+        "driftShare",
         "records",
         "impact",
-        "prediction_psi",
-        "feature_alpha",
-        "drifted_features",
+        "predictionPsi",
+        "featureAlpha",
+        "driftedFeatures",
         "features",
-        "prediction_proportions",
+        "predictionProportions",
         "config",
     }
 )
@@ -100,7 +100,7 @@ def _headline(report: Mapping[str, Any], verdict: str) -> str:
     if verdict == "drift":
         detail = f"{len(drifted)} of {len(features)} features drifted: {', '.join(map(str, drifted))}."
     elif verdict == "absorbed":
-        psi = report.get("prediction_psi")
+        psi = report.get("predictionPsi")
         detail = (
             f"{len(drifted)} of {len(features)} features drifted ({', '.join(map(str, drifted))}), but the "
             f"model's predictions did not move (prediction PSI {psi:.3g}): no alarm."
@@ -108,7 +108,7 @@ def _headline(report: Mapping[str, Any], verdict: str) -> str:
     elif verdict == "no_drift":
         detail = f"None of {len(features)} features drifted in {records} records."
     else:
-        minimum = (report.get("config") or {}).get("min_records", "?")
+        minimum = (report.get("config") or {}).get("minRecords", "?")
         detail = f"The window holds {records} records; a verdict needs at least {minimum}."
     css = verdict if verdict in _HEADLINES else "insufficient_data"
     return f'<header class="{css}"><h1>{_e(_HEADLINES.get(verdict, verdict))}</h1><p>{_e(detail)}</p></header>'
@@ -118,14 +118,14 @@ def _summary(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> str:
     config = report.get("config") or {}
     rows = [
         ("Records in window", _int(report.get("records"))),
-        ("Drift share", _pct(report.get("drift_share"))),
+        ("Drift share", _pct(report.get("driftShare"))),
         ("Impact (importance-weighted share)", _pct(report.get("impact"))),
-        ("Prediction PSI", _num(report.get("prediction_psi"))),
-        ("Per-feature significance level", f"{_num(report.get('feature_alpha'))} (Bonferroni)"),
+        ("Prediction PSI", _num(report.get("predictionPsi"))),
+        ("Per-feature significance level", f"{_num(report.get('featureAlpha'))} (Bonferroni)"),
         (
             "Thresholds",
-            f"alpha {_num(config.get('alpha'))}, min PSI {_num(config.get('min_psi'))}, "
-            f"min KS {_num(config.get('min_ks'))}, min records {_int(config.get('min_records'))}",
+            f"alpha {_num(config.get('alpha'))}, min PSI {_num(config.get('minPsi'))}, "
+            f"min KS {_num(config.get('minKs'))}, min records {_int(config.get('minRecords'))}",
         ),
         ("Baseline", f"{baseline.get('dataset', '?')}, {_int(baseline.get('rows'))} training rows"),
     ]
@@ -151,13 +151,13 @@ def _feature_table(features: Sequence[Mapping[str, Any]]) -> str:
     )
     body = []
     for f in features:
-        chi2 = f.get("chi2_statistic")
+        chi2 = f.get("chi2Statistic")
         body.append(
             f'<tr class="{"drifted" if f.get("drifted") else ""}">'
             f"<td>{_e(f.get('name', '?'))}</td><td>{_e(f.get('kind', '?'))}</td>"
-            f'<td class="n">{_e(_num(f.get("psi")))}</td><td class="n">{_e(_num(f.get("ks_statistic")))}</td>'
+            f'<td class="n">{_e(_num(f.get("psi")))}</td><td class="n">{_e(_num(f.get("ksStatistic")))}</td>'
             f'<td class="n">{_e(_num(chi2))}</td><td class="n">{_e(_num(f.get("pvalue")))}</td>'
-            f'<td class="n">{_e(_pct(f.get("missing_fraction")))}</td>'
+            f'<td class="n">{_e(_pct(f.get("missingFraction")))}</td>'
             f"<td>{'yes' if f.get('drifted') else 'no'}</td><td>{_e(f.get('reason', ''))}</td></tr>"
         )
     return f"<h2>Features</h2><table>{head}{''.join(body)}</table>"
@@ -176,7 +176,7 @@ def _feature_figure(feature: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
         expected = [*shares.values(), 0.0]
     else:
         return f'<figure><figcaption><b>{_e(name)}</b></figcaption><p class="note">Not in the baseline.</p></figure>'
-    observed = feature.get("window_proportions")
+    observed = feature.get("windowProportions")
     note = ""
     if observed is None or len(observed) != len(expected):
         note = f'<p class="note">No window distribution: {_e(feature.get("reason", ""))}</p>'
@@ -184,7 +184,7 @@ def _feature_figure(feature: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
     colour = _DRIFT_COLOUR if feature.get("drifted") else _WINDOW_COLOUR
     stats = f"PSI {_num(feature.get('psi'))}"
     if kind == "numeric":
-        stats += f", KS {_num(feature.get('ks_statistic'))}"
+        stats += f", KS {_num(feature.get('ksStatistic'))}"
     stats += f", p {_num(feature.get('pvalue'))}: {'drifted' if feature.get('drifted') else 'not drifted'}"
     caption = f"<b>{_e(name)}</b> ({_e(kind)}) &mdash; {_e(stats)}"
     chart = _bar_chart(name, labels, expected, observed, colour)
@@ -193,13 +193,13 @@ def _feature_figure(feature: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
 
 def _prediction_figure(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> str:
     spec = baseline.get("prediction")
-    observed = report.get("prediction_proportions")
+    observed = report.get("predictionProportions")
     if not spec or observed is None or len(observed) != len(spec.get("proportions") or []):
         return ""
     chart = _bar_chart(
         "model predictions", _bin_labels(spec["edges"]), list(spec["proportions"]), observed, _WINDOW_COLOUR
     )
-    caption = f"<b>Model predictions</b> &mdash; PSI {_e(_num(report.get('prediction_psi')))}"
+    caption = f"<b>Model predictions</b> &mdash; PSI {_e(_num(report.get('predictionPsi')))}"
     return f"<figure><figcaption>{caption}</figcaption>{chart}</figure>"
 
 

@@ -11,6 +11,9 @@ How a feature is judged
       false-alarm rate stays at most ``alpha`` per window), and
     * large -- ``PSI >= min_psi`` or (numeric) ``KS statistic >= min_ks``.
 
+    The thresholds (:class:`VerdictThresholds`) have no defaults here: they come from ``cdk.json``
+    ``mlops.drift`` (as ``DRIFT_*`` environment variables in the Lambda), the only place they are set.
+
     A p-value alone is not enough: with enough rows every harmless wobble is significant (on AI4I the
     temperatures in file order give KS p-values below 1e-17 while the model's accuracy is unchanged).
 
@@ -25,7 +28,8 @@ The verdict: drift that matters
         (on AI4I, the real temperature drift in file order). Reported, charted, not alarmed.
         ``min_prediction_psi = 0`` turns this gate off.
 
-How the report is meant to be read
+How the report is meant to be read (``report.json`` keys are camelCase, ``DriftReport.to_dict()``;
+the attributes below are their snake_case Python names)
     ``drifted_features``
         The inputs that moved by a material amount; it says *the world changed*, not *the model got
         worse*.
@@ -61,7 +65,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -77,15 +81,17 @@ from pipelines.drift.stats import (
     psi,
 )
 
-__all__ = ["DriftConfig", "DriftReport", "FeatureDrift", "assess_drift"]
+__all__ = ["DriftReport", "FeatureDrift", "VerdictThresholds", "assess_drift"]
 
 Verdict = Literal["drift", "absorbed", "no_drift", "insufficient_data"]
 Kind = Literal["numeric", "categorical"]
 
 
 @dataclass(frozen=True)
-class DriftConfig:
-    """Thresholds of the verdict (``cdk.json`` ``mlops.drift``; reach the Lambda as ``DRIFT_*``).
+class VerdictThresholds:
+    """Thresholds of the verdict: ``cdk.json`` ``mlops.drift`` (``alpha``, ``minPsi``, ``minKs``,
+    ``minRecords``, ``minPredictionPsi``), which reach the Lambda as ``DRIFT_*``. No defaults: a
+    caller passes every value, so the deployed configuration is the only source of them.
 
     ``alpha`` is the family-wise significance level per window; ``min_psi`` and ``min_ks`` are the
     smallest changes worth an alarm; ``min_records`` the smallest window worth a verdict;
@@ -93,11 +99,11 @@ class DriftConfig:
     alarm-worthy (0 alarms on feature drift alone).
     """
 
-    alpha: float = 0.01
-    min_psi: float = 0.1
-    min_ks: float = 0.12
-    min_records: int = 200
-    min_prediction_psi: float = 0.1
+    alpha: float
+    min_psi: float
+    min_ks: float
+    min_records: int
+    min_prediction_psi: float
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -110,6 +116,32 @@ class DriftConfig:
             raise ValueError(f"min_prediction_psi must be a non-negative number, got {self.min_prediction_psi!r}")
         if isinstance(self.min_records, bool) or not isinstance(self.min_records, int) or self.min_records < 1:
             raise ValueError(f"min_records must be a positive integer, got {self.min_records!r}")
+
+    @classmethod
+    def from_context(cls, drift: Mapping[str, Any]) -> VerdictThresholds:
+        """The thresholds of ``cdk.json``'s ``mlops.drift`` block (its camelCase keys; others are ignored).
+
+        For callers outside the Lambda (tests, benchmarks), so they judge with the deployed values.
+        """
+        missing = [key for key in _CONTEXT_KEYS.values() if key not in drift]
+        if missing:
+            raise ValueError(f"mlops.drift lacks {missing!r}")
+        values = {name: drift[key] for name, key in _CONTEXT_KEYS.items()}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``config`` block of ``report.json`` (camelCase, the keys of ``cdk.json``)."""
+        return {key: getattr(self, name) for name, key in _CONTEXT_KEYS.items()}
+
+
+# VerdictThresholds field -> its key in cdk.json mlops.drift and in report.json's config block.
+_CONTEXT_KEYS = {
+    "alpha": "alpha",
+    "min_psi": "minPsi",
+    "min_ks": "minKs",
+    "min_records": "minRecords",
+    "min_prediction_psi": "minPredictionPsi",
+}
 
 
 @dataclass(frozen=True)
@@ -137,15 +169,28 @@ class FeatureDrift:
     unseen_categories: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["window_proportions"] = None if self.window_proportions is None else list(self.window_proportions)
-        out["unseen_categories"] = list(self.unseen_categories)
-        return out
+        """One entry of ``report.json`` ``features`` (camelCase keys, docs/ARCHITECTURE.md)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "psi": self.psi,
+            "ksStatistic": self.ks_statistic,
+            "ksPvalue": self.ks_pvalue,
+            "chi2Statistic": self.chi2_statistic,
+            "chi2Pvalue": self.chi2_pvalue,
+            "pvalue": self.pvalue,
+            "drifted": self.drifted,
+            "reason": self.reason,
+            "missingFraction": self.missing_fraction,
+            "values": self.values,
+            "windowProportions": None if self.window_proportions is None else list(self.window_proportions),
+            "unseenCategories": list(self.unseen_categories),
+        }
 
 
 @dataclass(frozen=True)
 class DriftReport:
-    """The verdict on one window; ``to_dict()`` is the ``report.json`` document."""
+    """The verdict on one window; ``to_dict()`` is the verdict part of ``report.json`` (camelCase keys)."""
 
     verdict: Verdict
     drift_detected: bool
@@ -154,9 +199,9 @@ class DriftReport:
     features: tuple[FeatureDrift, ...]
     prediction_psi: float | None
     impact: float
-    feature_alpha: float = 0.0
-    prediction_proportions: tuple[float, ...] | None = None
-    config: DriftConfig = DriftConfig()
+    feature_alpha: float
+    prediction_proportions: tuple[float, ...] | None
+    config: VerdictThresholds
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -165,18 +210,18 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
-            "drift_detected": self.drift_detected,
-            "drift_share": self.drift_share,
+            "driftDetected": self.drift_detected,
+            "driftShare": self.drift_share,
             "records": self.records,
             "impact": self.impact,
-            "prediction_psi": self.prediction_psi,
-            "feature_alpha": self.feature_alpha,
-            "drifted_features": list(self.drifted_features),
+            "predictionPsi": self.prediction_psi,
+            "featureAlpha": self.feature_alpha,
+            "driftedFeatures": list(self.drifted_features),
             "features": [f.to_dict() for f in self.features],
-            "prediction_proportions": (
+            "predictionProportions": (
                 None if self.prediction_proportions is None else list(self.prediction_proportions)
             ),
-            "config": asdict(self.config),
+            "config": self.config.to_dict(),
         }
 
 
@@ -184,9 +229,13 @@ def assess_drift(
     baseline: Mapping[str, Any],
     window: Mapping[str, Sequence[Any]],
     predictions: Sequence[float] | None = None,
-    config: DriftConfig = DriftConfig(),
+    *,
+    config: VerdictThresholds,
 ) -> DriftReport:
-    """Compare a window (columns by feature name, equal lengths) with a baseline from ``build_baseline``."""
+    """Compare a window (columns by feature name, equal lengths) with a baseline from ``build_baseline``.
+
+    ``config`` is required: the thresholds are ``cdk.json``'s (``mlops.drift``), never this module's.
+    """
     numeric, categorical = _monitored(baseline)
     monitored = len(numeric) + len(categorical)
     records = _window_length(window, [*numeric, *categorical])
@@ -215,7 +264,7 @@ def assess_drift(
     )
 
 
-def _verdict(enough: bool, drifted: list[str], prediction_psi: float | None, config: DriftConfig) -> Verdict:
+def _verdict(enough: bool, drifted: list[str], prediction_psi: float | None, config: VerdictThresholds) -> Verdict:
     if not enough:
         return "insufficient_data"
     if not drifted:
@@ -258,7 +307,7 @@ def _window_length(window: Mapping[str, Sequence[Any]], monitored: list[str]) ->
 class _Judge:
     """Applies one window's thresholds to each feature (keeps the per-feature functions small)."""
 
-    def __init__(self, config: DriftConfig, feature_alpha: float, enough: bool, records: int) -> None:
+    def __init__(self, config: VerdictThresholds, feature_alpha: float, enough: bool, records: int) -> None:
         self.config = config
         self.feature_alpha = feature_alpha
         self.enough = enough

@@ -22,11 +22,14 @@ from infra_helpers import PROJECT_ROOT, Synthesized
 from infra.config import ConfigError, load_config
 from infra.constructs.lambda_functions import (
     LAYER_TABLE_FILE,
-    POWERTOOLS_ACCOUNT,
-    SDK_PANDAS_ACCOUNT,
     ManagedLayers,
     layer_table,
 )
+
+# The publishers of the public managed layers in the main commercial regions, as their pages list
+# them (opt-in regions publish the AWS SDK for pandas from accounts of their own).
+POWERTOOLS_ACCOUNT = "017000801446"
+SDK_PANDAS_ACCOUNT = "336392948345"
 
 CONFIG = load_config(PROJECT_ROOT / "cdk.json").lambda_
 DOCUMENT: dict[str, Any] = json.loads(LAYER_TABLE_FILE.read_text(encoding="utf-8"))

@@ -13,17 +13,23 @@
 - `AWS::StepFunctions::StateMachine`: moto's CloudFormation puts state machines in the backend that
   does not execute; here they are created in the executing one (moto's ASL interpreter), which
   also validates the synthesized definition.
+
+moto lists the resource types it can create from ``CloudFormationModel.__subclasses__()``, so a
+subclass registers itself for good the moment its class statement runs. The types here are
+therefore *not* CloudFormationModel subclasses (they implement the interface the parser calls);
+``install`` adds them to moto's model list (``parsing.get_model_list``) and ``uninstall`` takes
+them out again, clearing the parser's caches both ways.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, cast
 
 import boto3
 from moto.cloudformation import parsing
 from moto.cloudwatch.models import cloudwatch_backends
-from moto.core.common_models import CloudFormationModel
 from moto.kms.models import Key as KmsKey
 from moto.s3.models import FakeBucket, s3_backends
 from moto.stepfunctions import models as sfn_models
@@ -37,8 +43,8 @@ from mlops.local.constants import ACCOUNT_ID
 class _ApiBackedResource:
     """A resource type moto's CloudFormation lacks, created by one call to the service's API.
 
-    A mixin: moto lists resource types from CloudFormationModel's *direct* subclasses, so each
-    concrete type names CloudFormationModel as a base itself."""
+    The part of moto's CloudFormationModel interface its parser calls, without being a subclass:
+    a subclass would be in moto's model list from import on, whether or not the adapter is installed."""
 
     TYPE = ""
     NAME_PROPERTY = ""
@@ -102,7 +108,7 @@ def _optional(properties: dict[str, Any], name: str) -> str:
     return cast(str, properties.get(name))
 
 
-class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
+class CloudWatchAlarmResource(_ApiBackedResource):
     """`AWS::CloudWatch::Alarm` backed by moto's CloudWatch alarm store (so the evaluator sees it)."""
 
     TYPE = "AWS::CloudWatch::Alarm"
@@ -142,7 +148,7 @@ class CloudWatchAlarmResource(_ApiBackedResource, CloudFormationModel):
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
 
-class ModelPackageGroupResource(_ApiBackedResource, CloudFormationModel):
+class ModelPackageGroupResource(_ApiBackedResource):
     TYPE = "AWS::SageMaker::ModelPackageGroup"
     NAME_PROPERTY = "ModelPackageGroupName"
 
@@ -159,7 +165,7 @@ class ModelPackageGroupResource(_ApiBackedResource, CloudFormationModel):
         return cls(arn, {"ModelPackageGroupArn": arn, "CreationTime": "", "ModelPackageGroupStatus": "Completed"})
 
 
-class BucketPolicyResource(_ApiBackedResource, CloudFormationModel):
+class BucketPolicyResource(_ApiBackedResource):
     """Accepted, not applied: moto evaluates bucket-policy statements without their conditions,
     so the TLS-only Deny (`aws:SecureTransport` false) would deny every request."""
 
@@ -170,7 +176,7 @@ class BucketPolicyResource(_ApiBackedResource, CloudFormationModel):
         return cls(properties["Bucket"])
 
 
-class TopicPolicyResource(_ApiBackedResource, CloudFormationModel):
+class TopicPolicyResource(_ApiBackedResource):
     TYPE = "AWS::SNS::TopicPolicy"
 
     @classmethod
@@ -183,7 +189,7 @@ class TopicPolicyResource(_ApiBackedResource, CloudFormationModel):
         return cls(name)
 
 
-class QueuePolicyResource(_ApiBackedResource, CloudFormationModel):
+class QueuePolicyResource(_ApiBackedResource):
     TYPE = "AWS::SQS::QueuePolicy"
 
     @classmethod
@@ -196,7 +202,7 @@ class QueuePolicyResource(_ApiBackedResource, CloudFormationModel):
         return cls(name)
 
 
-class EventInvokeConfigResource(_ApiBackedResource, CloudFormationModel):
+class EventInvokeConfigResource(_ApiBackedResource):
     TYPE = "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
@@ -240,8 +246,14 @@ def _bucket_with_all_properties(
     return bucket
 
 
-_ORIGINAL_BUCKET_CREATE: Any = FakeBucket.create_from_cloudformation_json
-_ORIGINAL_KMS_CREATE: Any = KmsKey.create_from_cloudformation_json
+LOCAL_TYPES: tuple[type[_ApiBackedResource], ...] = (
+    CloudWatchAlarmResource,
+    ModelPackageGroupResource,
+    BucketPolicyResource,
+    TopicPolicyResource,
+    QueuePolicyResource,
+    EventInvokeConfigResource,
+)
 
 BUCKET_CREATE = PatchPoint(
     FakeBucket, "create_from_cloudformation_json", "moto ignores versioning, public-access block and EventBridge"
@@ -250,9 +262,25 @@ KMS_CREATE = PatchPoint(KmsKey, "create_from_cloudformation_json", "moto reads C
 SFN_BACKENDS = PatchPoint(
     sfn_models, "stepfunctions_backends", "CloudFormation state machines must run on the ASL interpreter backend"
 )
-PATCH_POINTS = (BUCKET_CREATE, KMS_CREATE, SFN_BACKENDS)
+MODEL_LIST = PatchPoint(parsing, "get_model_list", "moto's CloudFormation has no model for the local types")
+PATCH_POINTS = (BUCKET_CREATE, KMS_CREATE, SFN_BACKENDS, MODEL_LIST)
+# Taken before any install: the classmethods as found in the classes' __dict__ (call `.__func__`),
+# and moto's cached model list, which the installed list extends.
+_ORIGINAL_BUCKET_CREATE: Any = BUCKET_CREATE.original()
+_ORIGINAL_KMS_CREATE: Any = KMS_CREATE.original()
+_ORIGINAL_MODEL_LIST: Any = MODEL_LIST.original()
+
+
+@functools.lru_cache
+def _model_list_with_local_types() -> list[Any]:
+    """moto's model list and the local types, last so they win a type moto also lists (as the
+    subclasses defined after moto's did). Cached like moto's: the parser's maps are built from it."""
+    return [*_ORIGINAL_MODEL_LIST(), *LOCAL_TYPES]
+
+
 _PATCHES = PatchSet(
     [
+        (MODEL_LIST, _model_list_with_local_types),
         (BUCKET_CREATE, classmethod(lambda cls, *args, **kwargs: _bucket_with_all_properties(*args, **kwargs))),
         (KMS_CREATE, classmethod(lambda cls, *args, **kwargs: _kms_key_with_cloudformation_tags(*args, **kwargs))),
         # moto's StateMachine CloudFormation code looks up this module global at call time (the API
@@ -263,7 +291,14 @@ _PATCHES = PatchSet(
 
 
 def _refresh_model_registry() -> None:
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+    """Forget the parser's type maps, which were built from whichever model list was installed."""
+    for cached in (
+        _ORIGINAL_MODEL_LIST,
+        _model_list_with_local_types,
+        parsing.get_model_list,
+        parsing.get_model_map,
+        parsing.get_name_type_map,
+    ):
         cached.cache_clear()
 
 

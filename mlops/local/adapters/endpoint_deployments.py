@@ -37,9 +37,18 @@ from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
 
 from mlops.local.adapters.alarms import AlarmEvaluator
 from mlops.local.adapters.code_loader import EXECUTION_LOCK
+from mlops.local.adapters.patches import PatchPoint, PatchSet
 from mlops.local.constants import ACCOUNT_ID, REGION
 
-__all__ = ["ALLOWED_TO_UPDATE", "SERVING_STATUSES", "EndpointLifecycle", "traffic_steps"]
+__all__ = [
+    "ALLOWED_TO_UPDATE",
+    "PATCH_POINTS",
+    "SERVING_STATUSES",
+    "EndpointLifecycle",
+    "install",
+    "traffic_steps",
+    "uninstall",
+]
 
 SERVING_STATUSES = frozenset({"InService", "Updating", "RollingBack", "UpdateRollbackFailed", "SystemUpdating"})
 ALLOWED_TO_UPDATE = frozenset({"InService", "UpdateRollbackFailed"})
@@ -264,22 +273,34 @@ def _start_failure(error: Exception) -> str:
     )[:1024]
 
 
-_ORIGINAL_CREATE = SageMakerModelBackend.create_endpoint
-_ORIGINAL_DELETE = SageMakerModelBackend.delete_endpoint
+CREATE_ENDPOINT = PatchPoint(
+    SageMakerModelBackend, "create_endpoint", "moto creates InService at once and overwrites an existing endpoint"
+)
+DELETE_ENDPOINT = PatchPoint(SageMakerModelBackend, "delete_endpoint", "moto deletes an endpoint in any status")
+PATCH_POINTS = (CREATE_ENDPOINT, DELETE_ENDPOINT)
+# Taken before any install: the lifecycle records and removes endpoints through moto's own code.
+_ORIGINAL_CREATE: Any = CREATE_ENDPOINT.original()
+_ORIGINAL_DELETE: Any = DELETE_ENDPOINT.original()
+_active: PatchSet | None = None
 
 
 def install(lifecycle: EndpointLifecycle) -> None:
+    """Route CreateEndpoint and DeleteEndpoint to ``lifecycle`` (a second install replaces the first)."""
+    global _active
+
     def create(self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str, tags: Any) -> FakeEndpoint:
         return lifecycle.create(self, endpoint_name, endpoint_config_name, tags)
 
     def delete(self: SageMakerModelBackend, endpoint_name: str) -> None:
         lifecycle.delete(self, endpoint_name)
 
-    # setattr: the methods are replaced on the class, which is what patching moto means
-    setattr(SageMakerModelBackend, "create_endpoint", create)  # noqa: B010
-    setattr(SageMakerModelBackend, "delete_endpoint", delete)  # noqa: B010
+    uninstall()
+    _active = PatchSet([(CREATE_ENDPOINT, create), (DELETE_ENDPOINT, delete)])
+    _active.install()
 
 
 def uninstall() -> None:
-    setattr(SageMakerModelBackend, "create_endpoint", _ORIGINAL_CREATE)  # noqa: B010
-    setattr(SageMakerModelBackend, "delete_endpoint", _ORIGINAL_DELETE)  # noqa: B010
+    global _active
+    if _active is not None:
+        _active.uninstall()
+        _active = None

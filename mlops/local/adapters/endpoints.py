@@ -50,6 +50,7 @@ from mlops.local.adapters import endpoint_deployments
 from mlops.local.adapters.alarms import AlarmEvaluator
 from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
 from mlops.local.adapters.endpoint_deployments import SERVING_STATUSES, EndpointLifecycle
+from mlops.local.adapters.patches import PatchPoint, PatchSet
 from mlops.local.adapters.process import patched_environ
 from mlops.local.constants import REGION
 
@@ -275,7 +276,6 @@ def _captured(data: bytes, content_type: str, mode: str, capture: dict[str, Any]
     return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
 
 
-_ORIGINAL_INVOKE = SageMakerRuntimeResponse.invoke_endpoint
 # InvokeEndpoint's `InferenceId` parameter travels as this header (botocore's sagemaker-runtime model).
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
@@ -289,7 +289,19 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+INVOKE_ENDPOINT = PatchPoint(
+    SageMakerRuntimeResponse, "invoke_endpoint", "moto answers a fixed body for any endpoint name"
+)
+UPDATE_ENDPOINT = PatchPoint(SageMakerResponse, "update_endpoint", "moto has no UpdateEndpoint", adds=True)
+# Only this module's own points: CreateEndpoint and DeleteEndpoint are endpoint_deployments'.
+PATCH_POINTS = (INVOKE_ENDPOINT, UPDATE_ENDPOINT)
+_active: PatchSet | None = None
+
+
 def install(server: EndpointServer) -> None:
+    """Serve InvokeEndpoint and UpdateEndpoint through ``server`` (a second install replaces the first)."""
+    global _active
+
     def invoke_endpoint(self: SageMakerRuntimeResponse) -> Any:
         endpoint_name = self.path.split("/")[2]
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
@@ -312,13 +324,15 @@ def install(server: EndpointServer) -> None:
         )
         return ActionResult({"EndpointArn": arn})
 
-    setattr(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)  # noqa: B010
-    setattr(SageMakerResponse, "update_endpoint", update_endpoint)  # noqa: B010 - moto has no UpdateEndpoint
+    uninstall()
+    _active = PatchSet([(INVOKE_ENDPOINT, invoke_endpoint), (UPDATE_ENDPOINT, update_endpoint)])
+    _active.install()
     endpoint_deployments.install(server.lifecycle)
 
 
 def uninstall() -> None:
+    global _active
     endpoint_deployments.uninstall()
-    setattr(SageMakerRuntimeResponse, "invoke_endpoint", _ORIGINAL_INVOKE)  # noqa: B010
-    if "update_endpoint" in SageMakerResponse.__dict__:
-        delattr(SageMakerResponse, "update_endpoint")
+    if _active is not None:
+        _active.uninstall()
+        _active = None

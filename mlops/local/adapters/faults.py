@@ -34,7 +34,9 @@ import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
-__all__ = ["PSEUDO_OPERATIONS", "Fault", "FaultInjector", "FaultRequest", "install", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "PSEUDO_OPERATIONS", "Fault", "FaultInjector", "FaultRequest", "install", "uninstall"]
 
 # Operations that are not API calls but work the local cloud performs after one.
 PSEUDO_OPERATIONS = {("sagemaker", "TrainingJob")}
@@ -204,7 +206,14 @@ def _error_response(fault: Fault, request: AWSPreparedRequest) -> AWSResponse:
     return AWSResponse(request.url, fault.status, headers, MockRawResponse(body))
 
 
-_ORIGINAL_CALL = BotocoreStubber.__call__
+STUBBER_CALL = PatchPoint(
+    BotocoreStubber, "__call__", "a fault answers where a request leaves botocore, before moto sees it"
+)
+PATCH_POINTS = (STUBBER_CALL,)
+# Taken before any install: a request no fault matches goes to moto as usual.
+_ORIGINAL_CALL: Any = STUBBER_CALL.original()
+# The installed injectors, innermost last: the last one answers, and the patch stays in place
+# while any is active (nested LocalClouds, a test's own injector inside a cloud's).
 _ACTIVE: list[FaultInjector] = []
 
 
@@ -216,15 +225,20 @@ def _call(self: BotocoreStubber, event_name: str, request: AWSPreparedRequest, *
     return _ORIGINAL_CALL(self, event_name, request, **kwargs)
 
 
+_PATCHES = PatchSet([(STUBBER_CALL, _call)])
+
+
 def install(injector: FaultInjector) -> None:
+    """Make ``injector`` the one that answers; the patch goes in with the first active injector."""
     _ACTIVE.append(injector)
-    BotocoreStubber.__call__ = _call  # type: ignore[method-assign]
+    _PATCHES.install()
 
 
 def uninstall(injector: FaultInjector | None = None) -> None:
+    """Retire ``injector`` (every injector, without one); the patch goes with the last one."""
     if injector is not None and injector in _ACTIVE:
         _ACTIVE.remove(injector)
     elif injector is None:
         _ACTIVE.clear()
     if not _ACTIVE:
-        BotocoreStubber.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
+        _PATCHES.uninstall()

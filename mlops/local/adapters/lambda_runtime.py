@@ -25,6 +25,7 @@ any other layer is refused as moto would refuse it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -51,12 +52,18 @@ from mlops.local.adapters.code_loader import EXECUTION_LOCK, CodeLoader
 from mlops.local.adapters.patches import PatchPoint, PatchSet
 from mlops.local.adapters.process import patched_environ
 
-# Accounts that publish the public managed layers this project uses; their contents are installed
-# in the local Python environment (see the `lambda` extra in pyproject.toml).
-MANAGED_LAYER_ACCOUNTS = {
-    "017000801446": "Powertools for AWS Lambda",
-    "336392948345": "AWS SDK for pandas",
-}
+# The public managed layers the functions use, per region with their publishers: the one table the
+# CDK app reads too. Their contents are installed in the local Python environment instead.
+LAYER_TABLE_FILE = Path(__file__).resolve().parents[3] / "infra" / "data" / "lambda_layers.json"
+
+
+@functools.cache
+def managed_layer_accounts() -> dict[str, str]:
+    """Publisher account -> layer title, for every region of the layer table."""
+    document = json.loads(LAYER_TABLE_FILE.read_text(encoding="utf-8"))
+    return {
+        arn.split(":")[4]: layer["title"] for layer in document["layers"].values() for arn in layer["arns"].values()
+    }
 
 
 @dataclass
@@ -273,7 +280,7 @@ class InProcessLambdaRuntime:
         known = []
         for arn in layer_arns:
             account = arn.split(":")[4] if arn.count(":") >= 6 else ""
-            if account not in MANAGED_LAYER_ACCOUNTS:
+            if account not in managed_layer_accounts():
                 return _ORIGINAL_LAYERS_DATA(function, layer_arns)
             known.append({"Arn": arn, "CodeSize": 0})
         return known

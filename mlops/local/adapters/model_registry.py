@@ -25,9 +25,20 @@ from typing import Any
 from moto.events.models import events_backends
 from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
 
-__all__ = ["STATE_CHANGE", "install", "state_change_event", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "STATE_CHANGE", "install", "state_change_event", "uninstall"]
 
 STATE_CHANGE = "SageMaker Model Package State Change"
+
+UPDATE_MODEL_PACKAGE = PatchPoint(
+    SageMakerModelBackend, "update_model_package", "moto erases every field an update does not name; no event"
+)
+CREATE_MODEL_PACKAGE = PatchPoint(SageMakerModelBackend, "create_model_package", "moto emits no state-change event")
+PATCH_POINTS = (UPDATE_MODEL_PACKAGE, CREATE_MODEL_PACKAGE)
+# Taken before any install: creation, and the error for an unknown package, stay moto's own.
+_ORIGINAL_UPDATE: Any = UPDATE_MODEL_PACKAGE.original()
+_ORIGINAL_CREATE: Any = CREATE_MODEL_PACKAGE.original()
 
 
 def _jsonable(value: Any) -> Any:
@@ -98,15 +109,12 @@ def _create(backend: SageMakerModelBackend, *args: Any, **kwargs: Any) -> str:
     return arn
 
 
-_ORIGINAL_UPDATE = SageMakerModelBackend.update_model_package
-_ORIGINAL_CREATE = SageMakerModelBackend.create_model_package
+_PATCHES = PatchSet([(UPDATE_MODEL_PACKAGE, _update), (CREATE_MODEL_PACKAGE, _create)])
 
 
 def install() -> None:
-    setattr(SageMakerModelBackend, "update_model_package", _update)  # noqa: B010
-    setattr(SageMakerModelBackend, "create_model_package", _create)  # noqa: B010
+    _PATCHES.install()
 
 
 def uninstall() -> None:
-    setattr(SageMakerModelBackend, "update_model_package", _ORIGINAL_UPDATE)  # noqa: B010
-    setattr(SageMakerModelBackend, "create_model_package", _ORIGINAL_CREATE)  # noqa: B010
+    _PATCHES.uninstall()

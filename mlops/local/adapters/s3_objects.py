@@ -22,9 +22,18 @@ from moto.s3.models import FakeKey, S3Backend
 from moto.s3.responses import S3Response
 from moto.s3.utils import compute_checksum
 
-__all__ = ["copy_object", "head_object", "install", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "copy_object", "head_object", "install", "uninstall"]
 
 _CONDITIONS = ("if-match", "if-none-match")
+
+COPY_OBJECT = PatchPoint(S3Backend, "copy_object", "a copy of a multipart object gets the parts' checksum")
+HEAD_OBJECT = PatchPoint(S3Response, "head_object", "HeadObject compares If-Match with the quoted ETag as sent")
+PATCH_POINTS = (COPY_OBJECT, HEAD_OBJECT)
+# The originals, taken before any install: the replacements run moto's code around their own fix.
+_ORIGINAL_COPY: Any = COPY_OBJECT.original()
+_ORIGINAL_HEAD: Any = HEAD_OBJECT.original()
 
 
 def copy_object(backend: S3Backend, src_key: FakeKey, dest_bucket_name: str, dest_key_name: str, **kwargs: Any) -> Any:
@@ -53,15 +62,12 @@ def head_object(response: S3Response, bucket_name: str, query: dict[str, Any], k
     return _ORIGINAL_HEAD(response, bucket_name, query, key_name, quoted)
 
 
-_ORIGINAL_COPY = S3Backend.copy_object
-_ORIGINAL_HEAD = S3Response.head_object
+_PATCHES = PatchSet([(COPY_OBJECT, copy_object), (HEAD_OBJECT, head_object)])
 
 
 def install() -> None:
-    S3Backend.copy_object = copy_object  # type: ignore[method-assign,assignment]
-    S3Response.head_object = head_object  # type: ignore[method-assign,assignment]
+    _PATCHES.install()
 
 
 def uninstall() -> None:
-    S3Backend.copy_object = _ORIGINAL_COPY  # type: ignore[method-assign]
-    S3Response.head_object = _ORIGINAL_HEAD  # type: ignore[method-assign]
+    _PATCHES.uninstall()

@@ -19,7 +19,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceAwsSdk,
 )
 
-__all__ = ["install", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "install", "uninstall"]
 
 
 @functools.cache
@@ -57,20 +59,21 @@ def _normalise_response(
         self._from_boto_response(response, operation.output_shape)
 
 
-_ORIGINAL = {
-    name: StateTaskServiceAwsSdk.__dict__.get(name) for name in ("_normalise_parameters", "_normalise_response")
-}
+# Both are inherited stubs (StateTaskService's): installing adds them to the aws-sdk task's class,
+# uninstalling deletes them again, so the other integrations keep their own normalisation.
+NORMALISE_PARAMETERS = PatchPoint(
+    StateTaskServiceAwsSdk, "_normalise_parameters", "moto's stub leaves the request in the service's casing"
+)
+NORMALISE_RESPONSE = PatchPoint(
+    StateTaskServiceAwsSdk, "_normalise_response", "moto's stub leaves the response in the service's casing"
+)
+PATCH_POINTS = (NORMALISE_PARAMETERS, NORMALISE_RESPONSE)
+_PATCHES = PatchSet([(NORMALISE_PARAMETERS, _normalise_parameters), (NORMALISE_RESPONSE, _normalise_response)])
 
 
 def install() -> None:
-    setattr(StateTaskServiceAwsSdk, "_normalise_parameters", _normalise_parameters)  # noqa: B010
-    setattr(StateTaskServiceAwsSdk, "_normalise_response", _normalise_response)  # noqa: B010
+    _PATCHES.install()
 
 
 def uninstall() -> None:
-    for name, original in _ORIGINAL.items():
-        if original is None:
-            if name in StateTaskServiceAwsSdk.__dict__:
-                delattr(StateTaskServiceAwsSdk, name)
-        else:
-            setattr(StateTaskServiceAwsSdk, name, original)
+    _PATCHES.uninstall()

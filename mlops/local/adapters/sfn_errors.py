@@ -30,7 +30,15 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.component.state.fail.state_fail import StateFail
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-__all__ = ["install", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "install", "uninstall"]
+
+LAMBDA_ERROR = PatchPoint(StateTaskLambda, "_from_error", "moto names a failed Invoke 'Exception', not Lambda.<Code>")
+FAIL_STATE = PatchPoint(StateFail, "_eval_state", "moto refuses a States. error name read from the state")
+PATCH_POINTS = (LAMBDA_ERROR, FAIL_STATE)
+# Taken before any install: errors other than a failed Invoke call keep moto's naming.
+_ORIGINAL_LAMBDA_ERROR: Any = LAMBDA_ERROR.original()
 
 
 class _PropagatedErrorName(ErrorName):
@@ -79,15 +87,12 @@ def _fail_state(self: StateFail, env: Any) -> None:
     )
 
 
-_ORIGINAL_LAMBDA_ERROR = StateTaskLambda._from_error
-_ORIGINAL_FAIL = StateFail._eval_state
+_PATCHES = PatchSet([(LAMBDA_ERROR, _lambda_task_error), (FAIL_STATE, _fail_state)])
 
 
 def install() -> None:
-    StateTaskLambda._from_error = _lambda_task_error  # type: ignore[method-assign]
-    StateFail._eval_state = _fail_state  # type: ignore[method-assign]
+    _PATCHES.install()
 
 
 def uninstall() -> None:
-    StateTaskLambda._from_error = _ORIGINAL_LAMBDA_ERROR  # type: ignore[method-assign]
-    StateFail._eval_state = _ORIGINAL_FAIL  # type: ignore[method-assign]
+    _PATCHES.uninstall()

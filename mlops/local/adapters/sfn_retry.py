@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-__all__ = ["RetryClock", "install", "uninstall"]
+from mlops.local.adapters.patches import PatchPoint, PatchSet
+
+__all__ = ["PATCH_POINTS", "RetryClock", "install", "uninstall"]
 
 
 @dataclass
@@ -34,9 +36,21 @@ class RetryClock:
         time.sleep(max(0.0, seconds) * self.scale)
 
 
+RETRIER_TIME = PatchPoint(retrier_decl, "time", "the Retry waits are recorded and may be compressed")
+PATCH_POINTS = (RETRIER_TIME,)
+_active: PatchSet | None = None
+
+
 def install(clock: RetryClock) -> None:
-    retrier_decl.time = clock  # type: ignore[assignment]
+    """The interpreter's Retry waits go through ``clock`` (a second install replaces the first clock)."""
+    global _active
+    uninstall()
+    _active = PatchSet([(RETRIER_TIME, clock)])
+    _active.install()
 
 
 def uninstall() -> None:
-    retrier_decl.time = time
+    global _active
+    if _active is not None:
+        _active.uninstall()
+        _active = None

@@ -1,4 +1,4 @@
-"""Shared fixtures of the handler tests: a Lambda context, fresh Powertools metrics, moto.
+"""Shared fixtures of the handler tests: a Lambda context, the metrics namespace, moto.
 
 Environment defaults are set at import time, before any handler module is imported, because
 Powertools reads the metrics namespace and service name when its objects are built.
@@ -30,7 +30,6 @@ for _name, _value in {
 from moto import mock_aws  # noqa: E402
 
 from functions.shared.aws import reset_clients  # noqa: E402
-from functions.shared.observability import metrics  # noqa: E402
 from mlops.local.adapters.lambda_runtime import LambdaContext  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -56,14 +55,10 @@ def lambda_context() -> LambdaContext:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Powertools keeps metrics and dimensions in module-level state: clear it around each test."""
+def _metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every metric is a ``single_metric`` (no state kept between invocations to clear); a test that
+    removes the namespace to see the error must not leak that into the next."""
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MLOps/Pipeline")
-    metrics.clear_metrics()
-    metrics.clear_default_dimensions()
-    yield
-    metrics.clear_metrics()
-    metrics.clear_default_dimensions()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from functions.drift.handler import lambda_handler
 from functions.drift.logic import DriftSettings, run_drift_check
-from functions.shared.errors import ServingError
+from functions.shared.errors import ConfigurationError, ServingError
 from pipelines.inference import load_model, predict_fn
 from pipelines.schema import load_schema
 
@@ -40,10 +40,12 @@ def env(aws, monkeypatch, schema_path):
         "ARTIFACTS_BUCKET": ARTIFACTS,
         "CAPTURE_PREFIX": "datacapture/",
         "DRIFT_WINDOW_MINUTES": "60",
+        "DRIFT_SETTLE_SECONDS": "120",
         "DRIFT_MIN_RECORDS": "200",
         "DRIFT_ALPHA": "0.01",
         "DRIFT_MIN_PSI": "0.1",
         "DRIFT_MIN_KS": "0.1",
+        "DRIFT_MIN_PREDICTION_PSI": "0.1",
         "METRIC_NAMESPACE": "MLOps/Drift",
         "MODEL_NAME": "ai4i-failure",
         "SCHEMA_PATH": str(schema_path),
@@ -194,6 +196,17 @@ def datapoints(metric: str, **dimensions: str) -> list[float]:
     return [d["Maximum"] for d in statistics(metric, **dimensions)]
 
 
+def _assert_camel_case(document: object, where: str = "report") -> None:
+    """Every key of report.json, at every depth, is camelCase (docs/ARCHITECTURE.md)."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            assert "_" not in key and key[:1].islower(), f"{where}.{key} is not camelCase"
+            _assert_camel_case(value, f"{where}.{key}")
+    elif isinstance(document, list):
+        for i, item in enumerate(document):
+            _assert_camel_case(item, f"{where}[{i}]")
+
+
 def report_keys() -> list[str]:
     listing = boto3.client("s3").list_objects_v2(Bucket=ARTIFACTS, Prefix=f"drift/{ENDPOINT}/")
     return sorted(o["Key"] for o in listing.get("Contents", []))
@@ -220,6 +233,12 @@ def test_unshifted_traffic_is_no_drift_and_every_metric_is_published(serving, tr
     report = json.loads(boto3.client("s3").get_object(Bucket=ARTIFACTS, Key=json_key)["Body"].read())
     assert report["verdict"] == "no_drift" and report["capture"]["rows"] == 400
     assert report["baselineUri"] == BASELINE_URI and report["explicitWindow"] is True
+    _assert_camel_case(report)
+    assert report["config"] == {"alpha": 0.01, "minPsi": 0.1, "minKs": 0.1, "minRecords": 200, "minPredictionPsi": 0.1}
+    assert report["driftDetected"] is False and report["driftedFeatures"] == []
+    assert report["predictionPsi"] == result["predictionPsi"] and report["driftShare"] == result["driftShare"]
+    torque = next(f for f in report["features"] if f["name"] == "Torque [Nm]")
+    assert torque["ksStatistic"] is not None and torque["ksPvalue"] is not None and torque["windowProportions"]
     html = boto3.client("s3").get_object(Bucket=ARTIFACTS, Key=html_key)["Body"].read().decode()
     assert "<html" in html.lower() and "Torque [Nm]" in html
     assert f"drift/{ENDPOINT}/state.json" not in report_keys()  # an explicit window never moves the state
@@ -305,3 +324,13 @@ def test_a_model_without_a_baseline_is_a_clear_error(env, lambda_context):
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")
     with pytest.raises(ServingError, match="no MLOPS_BASELINE_URI"):
         lambda_handler({}, lambda_context)
+
+
+@pytest.mark.parametrize(
+    "name", ["DRIFT_MIN_PREDICTION_PSI", "DRIFT_SETTLE_SECONDS", "SCHEMA_PATH", "DRIFT_ALPHA", "DRIFT_MIN_RECORDS"]
+)
+def test_every_setting_is_required_and_a_missing_one_is_named(env, monkeypatch, name):
+    """CDK sets each of these from cdk.json; the function has no defaults of its own."""
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigurationError, match=name):
+        DriftSettings.from_env()

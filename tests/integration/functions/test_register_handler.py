@@ -48,15 +48,17 @@ def pipeline_state(registry, training_run, lambda_context) -> dict:
     s3.put_object(Bucket=ARTIFACTS, Key=prefix + "model.tar.gz", Body=training_run.model_tar())
     s3.put_object(Bucket=ARTIFACTS, Key=prefix + "output.tar.gz", Body=training_run.output_tar())
     training = {"jobName": JOB, "modelArtifacts": f"s3://{ARTIFACTS}/{prefix}model.tar.gz"}
+    data = {
+        "bucket": "mlops-incoming-123456789012",
+        "key": "uploads/ai4i2020.csv",
+        "versionId": "v-1",
+        "etag": "b1946ac92492d2347c6235b4d2611184",
+    }
     return {
         "executionArn": EXECUTION,
+        "executionInput": {"reason": "upload", "data": data},
         "reason": "upload",
-        "data": {
-            "bucket": "mlops-incoming-123456789012",
-            "key": "uploads/ai4i2020.csv",
-            "versionId": "v-1",
-            "etag": "b1946ac92492d2347c6235b4d2611184",
-        },
+        "data": data,
         "validation": {
             "dataset": "ai4i2020",
             "datasetVersion": "20261112T000000Z-0123456789ab",

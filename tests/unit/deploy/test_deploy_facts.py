@@ -385,15 +385,15 @@ def test_the_drift_count_is_what_the_drift_function_publishes():
 
     schema = load_schema(ROOT / "schemas" / "ai4i2020.schema.json")
     features = [
-        {"name": c.name, "psi": 0.1, "ks_statistic": 0.2 if c.is_numeric else None}
+        {"name": c.name, "psi": 0.1, "ksStatistic": 0.2 if c.is_numeric else None}
         for c in (*schema.numeric_features, *schema.categorical_features)
     ]
     report = {
         "records": 500,
         "verdict": "drift",
-        "drift_detected": True,
-        "drift_share": 0.5,
-        "prediction_psi": 0.2,
+        "driftDetected": True,
+        "driftShare": 0.5,
+        "predictionPsi": 0.2,
         "features": features,
     }
     published = drift_metrics(report, "model", datetime(2026, 1, 1, tzinfo=UTC))

@@ -1,4 +1,5 @@
-"""Shared fixtures for the drift tests: the real AI4I data and a small synthetic dataset."""
+"""Shared fixtures for the drift tests: the real AI4I data, a small synthetic dataset, and the
+verdict's thresholds as deployed (``cdk.json`` ``mlops.drift``: the code has no defaults of its own)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,28 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from mlops.local.context import base_context
+from pipelines.drift.verdict import VerdictThresholds
 from pipelines.schema import DatasetSchema, load_schema, parse_schema
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def drift_context() -> dict[str, Any]:
+    """The repository's ``cdk.json`` ``context.mlops.drift`` block, as deployed."""
+    return base_context(REPO)["drift"]
+
+
+@pytest.fixture(scope="session")
+def thresholds(drift_context: dict[str, Any]) -> VerdictThresholds:
+    """The verdict's thresholds from ``cdk.json``: what the drift function judges with once deployed."""
+    return VerdictThresholds.from_context(drift_context)
 
 
 @dataclass(frozen=True)

@@ -79,10 +79,12 @@ def hostile_baseline() -> dict:
     return build_baseline(schema, columns, predictions=rng.uniform(size=3000))
 
 
-def test_drift_page_has_the_verdict_first_and_one_chart_per_feature(ai4i) -> None:
+def test_drift_page_has_the_verdict_first_and_one_chart_per_feature(ai4i, thresholds) -> None:
     baseline = build_baseline(ai4i.schema, ai4i.columns, predictions=np.random.default_rng(1).uniform(size=ai4i.rows))
     window = ai4i.take(np.arange(5000, 5600))  # file order: the temperatures really drift here
-    report = assess_drift(baseline, window, predictions=np.random.default_rng(2).uniform(size=600)).to_dict()
+    report = assess_drift(
+        baseline, window, predictions=np.random.default_rng(2).uniform(size=600), config=thresholds
+    ).to_dict()
     page = render_html({**report, "endpoint": "ai4i-failure"}, baseline)
     parsed = _parse(page)
     # the temperatures drift, the (stand-in) predictions do not: drift the model absorbs, no alarm
@@ -92,16 +94,20 @@ def test_drift_page_has_the_verdict_first_and_one_chart_per_feature(ai4i) -> Non
     assert parsed.tags.count("figure") == len(report["features"]) + 1
     for name in ("Air temperature [K]", "Process temperature [K]", "ai4i-failure"):
         assert name in page
+    # the summary reads report.json's camelCase keys: no value of it is left blank
+    assert f"min PSI {thresholds.min_psi:.3g}, min KS {thresholds.min_ks:.3g}" in page
+    assert f"min records {thresholds.min_records}" in page
+    assert f"{report['predictionPsi']:.3g}" in page and f"{100 * report['driftShare']:.1f} %" in page
     # self-contained: nothing to fetch, nothing to run
     assert "<script" not in page and "src=" not in page and "href=" not in page
     assert "nan" not in page.lower().replace("nanometre", "")
 
 
-def test_categorical_chart_has_one_bar_pair_per_category_plus_unseen(ai4i) -> None:
+def test_categorical_chart_has_one_bar_pair_per_category_plus_unseen(ai4i, thresholds) -> None:
     baseline = build_baseline(ai4i.schema, ai4i.columns)
     window = ai4i.take(np.arange(0, 400))
     window["Type"] = np.where(np.arange(400) < 40, "Z", window["Type"]).astype(object)
-    report = assess_drift(baseline, window).to_dict()
+    report = assess_drift(baseline, window, config=thresholds).to_dict()
     page = render_html(report, baseline)
     figure = page[page.index("<b>Type</b>") :]
     figure = figure[: figure.index("</figure>")]
@@ -109,10 +115,10 @@ def test_categorical_chart_has_one_bar_pair_per_category_plus_unseen(ai4i) -> No
     assert "(unseen)" in figure and "drifted" in figure
 
 
-def test_everything_from_data_is_escaped(hostile_baseline) -> None:
+def test_everything_from_data_is_escaped(hostile_baseline, thresholds) -> None:
     rng = np.random.default_rng(3)
     window = {HOSTILE: rng.normal(size=300), "kind": ["<i>new</i>"] * 300}
-    page = render_html(assess_drift(hostile_baseline, window).to_dict(), hostile_baseline)
+    page = render_html(assess_drift(hostile_baseline, window, config=thresholds).to_dict(), hostile_baseline)
     parsed = _parse(page)
     assert "script" not in parsed.tags and "i" not in parsed.tags
     assert parsed.tags.count("b") == parsed.tags.count("figcaption")  # only the page's own <b> captions
@@ -121,8 +127,8 @@ def test_everything_from_data_is_escaped(hostile_baseline) -> None:
     assert "hostile &amp; co" in page
 
 
-def test_insufficient_data_and_absent_features_render(hostile_baseline) -> None:
-    report = assess_drift(hostile_baseline, {"kind": ["a"] * 10}).to_dict()
+def test_insufficient_data_and_absent_features_render(hostile_baseline, thresholds) -> None:
+    report = assess_drift(hostile_baseline, {"kind": ["a"] * 10}, config=thresholds).to_dict()
     page = render_html(report, hostile_baseline)
     parsed = _parse(page)
     assert parsed.h1 == "Insufficient data: no verdict"
@@ -131,8 +137,10 @@ def test_insufficient_data_and_absent_features_render(hostile_baseline) -> None:
     assert parsed.tags.count("svg") == 2  # no prediction chart without window predictions
 
 
-def test_report_round_trips_through_json(hostile_baseline) -> None:
+def test_report_round_trips_through_json(hostile_baseline, thresholds) -> None:
     rng = np.random.default_rng(4)
-    report = assess_drift(hostile_baseline, {HOSTILE: rng.normal(1.0, size=300), "kind": ["a"] * 300}).to_dict()
+    report = assess_drift(
+        hostile_baseline, {HOSTILE: rng.normal(1.0, size=300), "kind": ["a"] * 300}, config=thresholds
+    ).to_dict()
     baseline = json.loads(json.dumps(hostile_baseline))
     assert render_html(json.loads(json.dumps(report)), baseline) == render_html(report, hostile_baseline)

@@ -64,6 +64,19 @@ def test_lineage_records_data_code_training_and_evaluation():
         assert allowed(key) and allowed(value), (key, value)
 
 
+def test_a_run_started_by_an_alarm_records_the_alarm_from_the_execution_input():
+    alarm = {
+        "name": "mlops-ai4i-failure-drift",
+        "arn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:mlops-ai4i-failure-drift",
+        "stateChangeTime": "2026-11-12T17:04:40.989+0000",
+    }
+    lineage = build_lineage(state(reason="drift", executionInput={"reason": "drift", "alarm": alarm}), "c1")
+    assert lineage["alarmName"] == "mlops-ai4i-failure-drift"
+    assert lineage["alarmStateChangeTime"] == "2026-11-12T17:04:40.989+0000"
+    upload = build_lineage(state(executionInput={"reason": "upload"}), "c1")
+    assert "alarmName" not in upload and "alarmStateChangeTime" not in upload
+
+
 def test_long_values_are_truncated_visibly():
     value = metadata_value("x" * 1000)
     assert len(value) == MAX_VALUE and value.endswith("...")

@@ -240,6 +240,10 @@ def test_parse_coerces_raw_csv_text(column: Column, raw: str, expected: object) 
         (FLOAT, "inf"),
         (FLOAT, "1e999"),
         (FLOAT, "1,5"),
+        # Other scripts' digits: int() and float() read them, pandas (what training uses) does not.
+        (INT, "\u0663"),
+        (FLOAT, "\u0661.5"),
+        (INT, "\uff11\uff12"),
     ],
 )
 def test_parse_refuses_what_is_not_a_number(column: Column, raw: str) -> None:
