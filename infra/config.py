@@ -243,9 +243,9 @@ class ValidationConfig:
     "Validation beyond one function"): uploads over ``map_threshold_bytes`` are validated in byte
     ranges of ``part_bytes``, at most ``max_concurrency`` at a time (manifest uploads always are)."""
 
-    map_threshold_bytes: int = 256 << 20
-    part_bytes: int = 64 << 20
-    max_concurrency: int = 8
+    map_threshold_bytes: int
+    part_bytes: int
+    max_concurrency: int
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ class MlopsConfig:
     ground_truth: GroundTruthConfig
     quality: QualityConfig
     retraining: RetrainingConfig
-    validation: ValidationConfig = ValidationConfig()
+    validation: ValidationConfig
 
     @property
     def endpoint_name(self) -> str:
@@ -580,10 +580,8 @@ def _retraining(reader: _Reader) -> RetrainingConfig:
     return config
 
 
-def _validation(reader: _Reader | None) -> ValidationConfig:
-    """``mlops.validation`` (optional: the defaults of :class:`ValidationConfig`)."""
-    if reader is None:
-        return ValidationConfig()
+def _validation(reader: _Reader) -> ValidationConfig:
+    """``mlops.validation``: when an upload leaves one function for the Distributed Map."""
     config = ValidationConfig(
         map_threshold_bytes=reader.integer("mapThresholdBytes", 1, 10 * 1024**4),
         part_bytes=reader.integer("partBytes", 1, 10 * 1024**3),
@@ -634,7 +632,7 @@ def _parse_mlops(value: Any, where: str) -> MlopsConfig:
         ground_truth=_ground_truth(reader.child("groundTruth")),
         quality=_quality(reader.child("quality")),
         retraining=_retraining(reader.child("retraining")),
-        validation=_validation(reader.child("validation") if "validation" in value else None),
+        validation=_validation(reader.child("validation")),
     )
     reader.finish()
     return config

@@ -93,7 +93,7 @@ class PlanSettings:
             window_mode=mode,
             window_value=value,
             retrain_on_upload=env_flag("RETRAIN_ON_UPLOAD"),
-            quality_tolerance=env_float("QUALITY_TOLERANCE", minimum=0.0) if env_str("QUALITY_TOLERANCE", "") else None,
+            quality_tolerance=env_float("QUALITY_TOLERANCE", minimum=0.0),
         )
 
 

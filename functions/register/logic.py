@@ -52,7 +52,7 @@ class RegisterSettings:
 
     @classmethod
     def from_env(cls) -> RegisterSettings:
-        mode = env_str("APPROVAL_MODE", "auto")
+        mode = env_str("APPROVAL_MODE")
         if mode not in APPROVAL_MODES:
             raise ConfigurationError(
                 f"environment variable APPROVAL_MODE must be one of {list(APPROVAL_MODES)}, got {mode!r}"
@@ -62,8 +62,8 @@ class RegisterSettings:
             inference_image_uri=env_str("INFERENCE_IMAGE_URI"),
             code_version=env_str("CODE_VERSION"),
             approval_mode=mode,
-            inference_program=env_str("INFERENCE_PROGRAM", "inference.py"),
-            stage=env_str("STAGE", ""),
+            inference_program=env_str("INFERENCE_PROGRAM"),
+            stage=env_str("STAGE"),
         )
 
     def registered_status(self, gate_status: str) -> str:
@@ -147,7 +147,7 @@ def _write_card(
     card = build_card(
         state=state,
         metrics=get_json(metrics_location.bucket, metrics_location.key),
-        schema=load_schema(code_path(env_str("SCHEMA_PATH", "schema.json"))),
+        schema=load_schema(code_path(env_str("SCHEMA_PATH"))),
         package=package,
         lineage=build_lineage(state, settings.code_version),
         stage=settings.stage,

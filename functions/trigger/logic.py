@@ -103,7 +103,7 @@ class TriggerSettings:
             drift_alarm_name=env_str("DRIFT_ALARM_NAME"),
             quality_alarm_name=env_str("QUALITY_ALARM_NAME"),
             retrain_on_alarm=_env_flag("RETRAIN_ON_ALARM"),
-            model_package_group=env_str("MODEL_PACKAGE_GROUP", ""),
+            model_package_group=env_str("MODEL_PACKAGE_GROUP"),
         )
 
     def reason_of(self, alarm_name: str) -> AlarmReason | None:

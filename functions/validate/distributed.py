@@ -93,9 +93,9 @@ class MapSettings:
     @classmethod
     def from_env(cls) -> MapSettings:
         return cls(
-            threshold_bytes=env_int("VALIDATION_MAP_THRESHOLD_BYTES", 1 << 62, minimum=1),
-            part_bytes=env_int("VALIDATION_PART_BYTES", 64 << 20, minimum=1),
-            parts_prefix=env_str("VALIDATION_PARTS_PREFIX", "parts/"),
+            threshold_bytes=env_int("VALIDATION_MAP_THRESHOLD_BYTES", minimum=1),
+            part_bytes=env_int("VALIDATION_PART_BYTES", minimum=1),
+            parts_prefix=env_str("VALIDATION_PARTS_PREFIX"),
         )
 
 

@@ -140,7 +140,8 @@ def test_validation_config_is_read_and_checked(base: dict[str, Any]) -> None:
     assert config.validation.max_concurrency == 8
     without = copy.deepcopy(base)
     del without["validation"]
-    assert parse_config(without).validation == config.validation  # optional: the same defaults
+    with pytest.raises(ConfigError, match=r"mlops\.validation: required key is missing"):
+        parse_config(without)  # defaults live in cdk.json only
     for key, value, message in (
         ("partBytes", 0, r"mlops\.validation\.partBytes: 0 is below the minimum 1"),
         ("maxConcurrency", "8", r"mlops\.validation\.maxConcurrency: expected an integer"),

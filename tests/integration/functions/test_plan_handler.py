@@ -38,6 +38,7 @@ def buckets(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         "TRAINING_WINDOW_MODE": "all",
         "TRAINING_WINDOW_VALUE": "0",
         "RETRAIN_ON_UPLOAD": "true",
+        "QUALITY_TOLERANCE": "0.05",
     }.items():
         monkeypatch.setenv(name, value)
     return s3

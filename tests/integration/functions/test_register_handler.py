@@ -30,6 +30,9 @@ def registry(aws, monkeypatch):
         "MODEL_PACKAGE_GROUP": GROUP,
         "INFERENCE_IMAGE_URI": IMAGE,
         "CODE_VERSION": "git-3f2a1c9",
+        "APPROVAL_MODE": "auto",
+        "INFERENCE_PROGRAM": "inference.py",
+        "STAGE": "default",
         # The function reads the schema shipped with its code (the model card's intended use).
         "SCHEMA_PATH": str(Path(__file__).resolve().parents[3] / "schemas" / "ai4i2020.schema.json"),
     }.items():

@@ -58,6 +58,7 @@ def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "DRIFT_ALARM_NAME": DRIFT_ALARM,
         "QUALITY_ALARM_NAME": QUALITY_ALARM,
         "RETRAIN_ON_ALARM": "true",
+        "MODEL_PACKAGE_GROUP": "ai4i-failure",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -37,6 +37,9 @@ def s3(aws, monkeypatch, schema_path):
     monkeypatch.setenv("CURATED_BUCKET", CURATED)
     monkeypatch.setenv("QUARANTINE_BUCKET", QUARANTINE)
     monkeypatch.setenv("DATASET_NAME", "ai4i2020")
+    # cdk.json's mlops.validation, as CDK sets them: uploads this small never take the map.
+    monkeypatch.setenv("VALIDATION_MAP_THRESHOLD_BYTES", str(256 << 20))
+    monkeypatch.setenv("VALIDATION_PART_BYTES", str(64 << 20))
     monkeypatch.setenv("VALIDATION_PARTS_PREFIX", "parts/")
     return client
 
