@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TypeVar
 
 from botocore.exceptions import ClientError
 
-from functions.shared.batches import snapshot_version
+from functions.shared.batches import snapshot_version, snapshots_prefix
 from functions.shared.config import code_path, code_schema, env_str
 from functions.shared.contracts import ValidationSummary
 from functions.shared.errors import DataValidationError
@@ -171,7 +171,7 @@ def _snapshot(
 
     def write(moment: datetime) -> tuple[str, str, str]:
         version = existing or dataset_version(moment, digest)
-        prefix = f"snapshots/{settings.dataset_name}/{version}/"
+        prefix = f"{snapshots_prefix(settings.dataset_name)}{version}/"
         if existing:
             report_key = f"{prefix}revalidation-{_stamp(moment)}.json"
         else:

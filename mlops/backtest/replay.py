@@ -46,6 +46,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: each worker synthesizes on its own
     fcntl = None  # type: ignore[assignment]
 
+from functions.shared.batches import snapshot_version, snapshots_prefix
 from functions.shared.endpoint import endpoint_state
 from mlops.backtest.policies import Policy
 from mlops.backtest.windows import ReplayPlan, Window
@@ -387,8 +388,8 @@ class Replay:
         """The newest curated batch's data.csv key (dataset versions sort by validation time)."""
         keys = [
             key
-            for key in self._list_keys(resources.curated_bucket, f"snapshots/{self.dataset_name}/")
-            if key.endswith("/data.csv")
+            for key in self._list_keys(resources.curated_bucket, snapshots_prefix(self.dataset_name))
+            if snapshot_version(self.dataset_name, key) is not None
         ]
         return max(keys) if keys else None
 

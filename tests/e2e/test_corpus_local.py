@@ -19,10 +19,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def corpus(default_assembly, tmp_path_factory, corpus_tables):
+def corpus(fixed_threshold_assembly, tmp_path_factory, corpus_tables):
     work = tmp_path_factory.mktemp("corpus")
     with LocalCloud(work / "cloud", retry_wait_scale=0.2) as cloud:
-        deployment = cloud.deploy(default_assembly)
+        deployment = cloud.deploy(fixed_threshold_assembly)
         runner = Corpus(cloud, deployment.outputs, work)
         report = runner.run()
         corpus_tables.append(report.table())
@@ -60,8 +60,19 @@ def test_quarantined_objects_never_sit_under_a_dot_dot_segment(corpus):
     assert keys and not [key for key in keys if {"..", "."} & set(key.split("/"))]
 
 
-def test_a_burst_of_50_concurrent_uploads_is_fully_accounted_for(corpus):
-    """50 uploads at once (5 valid, 45 each with a defect), from 10 threads: each ends in a batch
+# The burst's concurrency is the 10 uploading threads: at most 10 puts are in flight at once
+# whatever the total, and the local cloud runs every execution on a thread of its own while the
+# Lambda handlers run one at a time (adapters.code_loader.EXECUTION_LOCK). So 20 uploads, twice the
+# threads, interleave as 50 did: every defect kind is still uploaded three times (and each is a
+# corpus case of its own), the 5 valid uploads still train and reach the deployment lock side by
+# side, and the 30 uploads dropped were only more copies of the same defects.
+BURST_THREADS = 10
+BURST_GOOD = 5
+BURST_BAD = 15
+
+
+def test_a_burst_of_concurrent_uploads_is_fully_accounted_for(corpus):
+    """20 uploads at once (5 valid, 15 each with a defect), from 10 threads: each ends in a batch
     (validation.json) or in quarantine with a report, and every run ends by name."""
     runner, _ = corpus
     defects = [
@@ -71,20 +82,20 @@ def test_a_burst_of_50_concurrent_uploads_is_fully_accounted_for(corpus):
         ("Torque [Nm]", ""),
         ("Machine failure", "2"),
     ]
-    bodies = {f"uploads/burst/good-{n:02d}.csv": good(250, 300 + n) for n in range(5)}
-    for n in range(45):
+    bodies = {f"uploads/burst/good-{n:02d}.csv": good(250, 300 + n) for n in range(BURST_GOOD)}
+    for n in range(BURST_BAD):
         column, value = defects[n % len(defects)]
         bodies[f"uploads/burst/bad-{n:02d}.csv"] = with_cell(column, value, row=(7 * n) % 250, seed=400 + n)
     crashes_before = set(runner.crashes())
 
-    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+    with concurrent.futures.ThreadPoolExecutor(BURST_THREADS) as pool:
         uploads: list[Upload] = list(pool.map(lambda item: runner.upload(*item), bodies.items()))
     runner.settle()
 
     outcomes = {upload.key: runner.observer.observe_upload(upload) for upload in uploads}
     quarantined = sorted(k for k, o in outcomes.items() if o.outcome == QUARANTINED)
     in_batches = sorted(k for k, o in outcomes.items() if o.outcome == ACCEPTED or "batch " in o.detail)
-    assert len(uploads) == 50
+    assert len(uploads) == BURST_GOOD + BURST_BAD == 2 * BURST_THREADS
     assert quarantined == sorted(k for k in bodies if "/bad-" in k), {k: outcomes[k].describe() for k in bodies}
     assert in_batches == sorted(k for k in bodies if "/good-" in k), {k: outcomes[k].describe() for k in bodies}
     assert [u.key for u in uploads if not runner.observer.accounted(u)] == []

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from mlops.demo import summary, traffic
-from mlops.demo.runner import DemoOptions, merged_context
-from mlops.local.assembly import CloudAssembly, project_root, synthesize
+from mlops.local.assembly import CloudAssembly, project_root
 from mlops.local.cloud import LocalCloud
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +33,10 @@ TRUE_END_STATES = {"Deployed", "Superseded", "AlreadyServing", "ModelRejected", 
 
 
 @pytest.fixture(scope="module")
-def dev_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
-    return synthesize(
-        tmp_path_factory.mktemp("assembly"), context={"mlops": merged_context(ROOT, DemoOptions())}, root=ROOT
-    )
+def dev_assembly(fixed_threshold_assembly: CloudAssembly) -> CloudAssembly:
+    """The session's shared dev-stage assembly (tests/e2e/conftest.py): what is tested here is which
+    run deploys and what serves, never the decision threshold, so the training jobs take a fixed one."""
+    return fixed_threshold_assembly
 
 
 def _rows(seed: int) -> list[dict[str, str]]:

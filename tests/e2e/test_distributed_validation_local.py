@@ -70,10 +70,10 @@ def _reports(corpus: Corpus, key: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(default_assembly, tmp_path_factory):
+def pipeline(fixed_threshold_assembly, tmp_path_factory):
     work = tmp_path_factory.mktemp("distributed")
     with LocalCloud(work / "cloud", retry_wait_scale=0.05) as cloud:
-        deployment = cloud.deploy(default_assembly)
+        deployment = cloud.deploy(fixed_threshold_assembly)
         yield Corpus(cloud, deployment.outputs, work)
 
 

@@ -12,8 +12,6 @@ import pytest
 from corpus.cases import header, sample, to_csv  # the corpus package beside this module
 from corpus.runner import Corpus
 
-from mlops.demo.runner import DemoOptions, merged_context
-from mlops.local.assembly import project_root, synthesize
 from mlops.local.cloud import LocalCloud
 
 pytestmark = pytest.mark.e2e
@@ -44,18 +42,12 @@ def _run(corpus: Corpus, upload) -> dict:
 
 
 @pytest.fixture(scope="module")
-def small_threshold(tmp_path_factory):
-    """The app synthesized with a threshold that sends every upload over 4 KB to the map."""
-    root = project_root()
-    overrides = {"validation.mapThresholdBytes": 4096, "validation.partBytes": 4096, "validation.maxConcurrency": 2}
-    assembly = synthesize(
-        tmp_path_factory.mktemp("assembly-map"),
-        context={"mlops": merged_context(root, DemoOptions(context=overrides))},
-        root=root,
-    )
+def small_threshold(map_threshold_assembly, tmp_path_factory):
+    """The app synthesized with a threshold that sends every upload over 4 KB to the map
+    (conftest.MAP_THRESHOLD: mapThresholdBytes and partBytes 4096, maxConcurrency 2)."""
     work = tmp_path_factory.mktemp("ranges")
     with LocalCloud(work / "cloud", retry_wait_scale=0.05) as cloud:
-        deployment = cloud.deploy(assembly)
+        deployment = cloud.deploy(map_threshold_assembly)
         yield Corpus(cloud, deployment.outputs, work)
 
 

@@ -25,10 +25,10 @@ SCALE = 0.2  # the waits are recorded as asked for and slept a fifth as long
 
 
 @pytest.fixture(scope="module")
-def pipeline(default_assembly, tmp_path_factory):
+def pipeline(fixed_threshold_assembly, tmp_path_factory):
     work = tmp_path_factory.mktemp("faults")
     with LocalCloud(work / "cloud", retry_wait_scale=SCALE) as cloud:
-        deployment = cloud.deploy(default_assembly)
+        deployment = cloud.deploy(fixed_threshold_assembly)
         corpus = Corpus(cloud, deployment.outputs, work)
         corpus.seed()
         assert corpus._serving_package(), "the seed upload must leave a champion serving"

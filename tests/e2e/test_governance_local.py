@@ -20,8 +20,7 @@ import pytest
 
 from mlops.cli import main
 from mlops.demo import summary, traffic
-from mlops.demo.runner import DemoOptions, merged_context
-from mlops.local.assembly import CloudAssembly, project_root, synthesize
+from mlops.local.assembly import CloudAssembly, project_root
 from mlops.local.cloud import LocalCloud
 from pipelines.schema import load_schema
 
@@ -31,10 +30,7 @@ ROOT = project_root()
 STAGE = ["--stage", "prod"]
 
 
-@pytest.fixture(scope="module")
-def prod_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
-    context = {"mlops": merged_context(ROOT, DemoOptions()), "stage": "prod"}
-    return synthesize(tmp_path_factory.mktemp("prod-assembly"), context=context, root=ROOT)
+# prod_assembly: the demo's context, `-c stage=prod` (tests/e2e/conftest.py).
 
 
 def _upload_and_wait(cloud: LocalCloud, resources: summary.Resources, rows: list[dict[str, str]], name: str) -> None:
