@@ -11,10 +11,12 @@ import functools
 import json
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.shared.errors import ConfigurationError
-from pipelines.schema import DatasetSchema, load_schema
+
+if TYPE_CHECKING:
+    from pipelines.schema import DatasetSchema
 
 __all__ = ["code_path", "code_schema", "env_float", "env_int", "env_json", "env_str"]
 
@@ -78,5 +80,8 @@ def code_path(relative_or_absolute: str) -> str:
 @functools.lru_cache(maxsize=4)
 def code_schema(path: str) -> DatasetSchema:
     """The dataset schema at ``path``, parsed once per warm container: it ships with the code, so it
-    cannot change under a running function."""
+    cannot change under a running function. Imported here, not with this module: most handlers
+    read their settings and never a schema, and this module is on every cold start."""
+    from pipelines.schema import load_schema
+
     return load_schema(path)

@@ -17,6 +17,7 @@ The SageMaker, DynamoDB and Step Functions responses a state keeps (``$.endpoint
 checked here.
 """
 
+import types
 import typing
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -358,36 +359,25 @@ def state_path(*keys: str, root: Any = PipelineState) -> str:
     if not keys:
         raise ValueError("state_path needs at least one key")
     current: list[Any] = [root]
-    walked: list[str] = []
-    for key in keys:
-        typed = [member for t in current for member in _members(t) if _is_typed_dict(member)]
-        if len(typed) < len([m for t in current for m in _members(t)]) or not typed:
-            break  # an untyped member (a service response, Any): the rest is not ours to check
-        following = [typing.get_type_hints(t)[key] for t in typed if key in typing.get_type_hints(t)]
+    for depth, key in enumerate(keys):
+        members = [member for annotation in current for member in _members(annotation)]
+        if not members or not all(typing.is_typeddict(member) for member in members):
+            break  # a service response or Any: the rest of the path is not ours to check
+        hints = [typing.get_type_hints(member) for member in members]
+        following = [h[key] for h in hints if key in h]
         if not following:
-            allowed = sorted({name for t in typed for name in typing.get_type_hints(t)})
-            where = "$." + ".".join(walked) if walked else "$"
-            raise KeyError(f"the pipeline state has no {key!r} under {where} (it has: {', '.join(allowed)})")
-        walked.append(key)
-        current = [_unwrap(t) for t in following]
+            where = "$." + ".".join(keys[:depth]) if depth else "$"
+            allowed = ", ".join(sorted({name for h in hints for name in h}))
+            raise KeyError(f"the pipeline state has no {key!r} under {where} (it has: {allowed})")
+        current = following
     return "$." + ".".join(keys)
 
 
-def _unwrap(annotation: Any) -> Any:
-    """``NotRequired[X]``/``Required[X]`` -> ``X`` (``get_type_hints`` keeps them on 3.11)."""
+def _members(annotation: Any) -> list[Any]:
+    """The members of a union (``X | None`` included), without ``None``; otherwise the type itself.
+    ``NotRequired``/``Required`` are looked through (``get_type_hints`` keeps them on 3.11)."""
     while typing.get_origin(annotation) in (typing.NotRequired, typing.Required):
         annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _members(annotation: Any) -> list[Any]:
-    """The members of a union (``X | None`` included), without ``None``; otherwise the type itself."""
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union or type(annotation).__name__ == "UnionType":
-        return [m for m in typing.get_args(annotation) if m is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [member for member in typing.get_args(annotation) if member is not type(None)]
     return [annotation]
-
-
-def _is_typed_dict(annotation: Any) -> bool:
-    return typing.is_typeddict(annotation)

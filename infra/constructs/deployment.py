@@ -35,6 +35,7 @@ from constructs import Construct
 from functions.shared.contracts import DeployInput, DeploymentResult
 from infra.config import DeploymentConfig, ServingConfig
 from infra.constructs.deployment_lock import DeploymentLock
+from infra.constructs.notices import notice
 from infra.constructs.retries import retry_transient
 from infra.constructs.rollback_alarms import RollbackAlarms
 from infra.constructs.state_contracts import contract_payload, state_path
@@ -471,16 +472,7 @@ class DeploymentPhase(Construct):
 
     def _notify(self, state_id: str, subject: str, message: Mapping[str, Any]) -> tasks.SnsPublish:
         """A notice on the topic, retried on transient errors (each caller catches the rest)."""
-        return retry_transient(
-            tasks.SnsPublish(
-                self._scope,
-                state_id,
-                topic=self._topic,
-                subject=subject,
-                message=sfn.TaskInput.from_object(dict(message)),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-        )
+        return retry_transient(notice(self._scope, state_id, topic=self._topic, subject=subject, message=message))
 
     # --- names and permissions -------------------------------------------------------------
 

@@ -11,9 +11,9 @@ from typing import TypeVar
 
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.constructs.notices import notice
 from infra.constructs.retries import retry_transient
 from infra.constructs.state_contracts import state_path
 
@@ -26,22 +26,19 @@ class FailurePath:
     """``NotifyFailure`` -> ``PipelineFailed``; ``start`` is what every Catch goes to."""
 
     def __init__(self, scope: Construct, *, topic: sns.ITopic, state_machine_name: str) -> None:
-        notify = tasks.SnsPublish(
+        notify = notice(
             scope,
             "NotifyFailure",
             topic=topic,
             subject="MLOps pipeline failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "event": "PipelineFailed",
-                    "stateMachine": state_machine_name,
-                    "executionArn": sfn.JsonPath.execution_id,
-                    # Only fields every Catch guarantees: the failure path itself must not fail.
-                    "error": sfn.JsonPath.string_at(state_path("error", "Error")),
-                    "cause": sfn.JsonPath.string_at(state_path("error", "Cause")),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
+            message={
+                "event": "PipelineFailed",
+                "stateMachine": state_machine_name,
+                "executionArn": sfn.JsonPath.execution_id,
+                # Only fields every Catch guarantees: the failure path itself must not fail.
+                "error": sfn.JsonPath.string_at(state_path("error", "Error")),
+                "cause": sfn.JsonPath.string_at(state_path("error", "Cause")),
+            },
         )
         notify.add_retry(errors=["States.ALL"], max_attempts=3, backoff_rate=2)
         notify.next(

@@ -32,7 +32,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from functions.shared.contracts import DeployRequest
@@ -41,6 +40,7 @@ from infra.config import APPROVAL_MODES, ServingConfig, TrainingConfig
 from infra.constructs.deployment import VARIANT_NAME, DeploymentPhase
 from infra.constructs.failure_path import FailurePath
 from infra.constructs.log_encryption import LogEncryptionKey
+from infra.constructs.notices import notice
 from infra.constructs.retries import TRANSIENT_ERRORS
 from infra.constructs.state_contracts import contract_payload, state_path
 from infra.constructs.training_code import SourceArchiveCopy
@@ -173,20 +173,17 @@ class PipelineStateMachine(Construct):
     def _gate(self, approval: str) -> sfn.Choice:
         """``Approved?``: an approved challenger goes on (``_after_approval``); a rejected one is notified."""
         notify_rejected = self._failure.guard(
-            tasks.SnsPublish(
+            notice(
                 self,
                 "NotifyRejected",
                 topic=self._topic,
                 subject="MLOps model rejected",
-                message=sfn.TaskInput.from_object(
-                    {
-                        "event": "ModelRejected",
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
-                        "reasons": sfn.JsonPath.list_at(state_path("evaluation", "reasons")),
-                    }
-                ),
-                result_path=sfn.JsonPath.DISCARD,
+                message={
+                    "event": "ModelRejected",
+                    "executionArn": sfn.JsonPath.execution_id,
+                    "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
+                    "reasons": sfn.JsonPath.list_at(state_path("evaluation", "reasons")),
+                },
             )
         )
         notify_rejected.next(sfn.Succeed(self, "ModelRejected"))
@@ -211,21 +208,18 @@ class PipelineStateMachine(Construct):
                 result_path=state_path("deploy"),
             ).next(self.deployment.start)
         notify = self._failure.guard(
-            tasks.SnsPublish(
+            notice(
                 self,
                 "NotifyAwaitingApproval",
                 topic=self._topic,
                 subject="MLOps model awaits approval",
-                message=sfn.TaskInput.from_object(
-                    {
-                        "event": "ModelAwaitingApproval",
-                        "executionArn": sfn.JsonPath.execution_id,
-                        "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
-                        "version": sfn.JsonPath.number_at(state_path("registration", "version")),
-                        "howToApprove": "mlops approve VERSION (or approve it in the SageMaker Model Registry)",
-                    }
-                ),
-                result_path=sfn.JsonPath.DISCARD,
+                message={
+                    "event": "ModelAwaitingApproval",
+                    "executionArn": sfn.JsonPath.execution_id,
+                    "modelPackageArn": sfn.JsonPath.string_at(state_path("registration", "modelPackageArn")),
+                    "version": sfn.JsonPath.number_at(state_path("registration", "version")),
+                    "howToApprove": "mlops approve VERSION (or approve it in the SageMaker Model Registry)",
+                },
             )
         )
         return notify.next(
